@@ -1,0 +1,5 @@
+"""Shared pytest configuration: fixtures live in tests/fixtures/, one module per area."""
+
+pytest_plugins = [
+    "tests.fixtures.livekit",
+]

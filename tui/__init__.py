@@ -1,0 +1,1 @@
+"""anyreach-tui: monitor live Anyreach AI-agent calls from a terminal."""

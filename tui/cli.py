@@ -1,0 +1,33 @@
+"""``anyreach-tui`` entry point: a thin dispatcher to each subcommand's module.
+
+Subcommands are imported lazily so ``anyreach-tui --help`` stays fast and a
+subcommand never pays for another's imports (Textual, PortAudio, livekit).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# name -> (module, one-line help).  Each module exposes ``main(argv) -> int``.
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("tui.demo.run_demo", "run the dashboard on a local stack (no account needed)"),
+    "simulate": ("tui.demo.simulate", "run livekit-server, the API emulator and simulated calls"),
+    "tail": ("tui.tail", "print a call's events as JSON lines, no UI"),
+    "export": ("tui.monitor.export", "write a saved transcript as Markdown or JSON lines"),
+    "devices": ("tui.audio.devices", "list audio output devices"),
+}
+DASHBOARD_MODULE = "tui.app.main"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if args and args[0] in SUBCOMMANDS:
+        module = importlib.import_module(SUBCOMMANDS[args[0]][0])
+        return int(module.main(args[1:]) or 0)
+    module = importlib.import_module(DASHBOARD_MODULE)
+    return int(module.main(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

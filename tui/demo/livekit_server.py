@@ -1,0 +1,197 @@
+"""Run a real ``livekit-server --dev`` on free loopback ports.
+
+Each instance picks its own signal, RTC TCP and RTC UDP ports so several can
+run side by side (tests run in parallel with a developer's demo).  The process
+gets its own process group and is killed as a group on stop, at interpreter
+exit, and when the context manager unwinds after a failing test: no orphans.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from tui.demo.server_install import ensure_livekit_server
+
+DEV_API_KEY = "devkey"
+DEV_API_SECRET = "secret"  # livekit-server --dev's well-known local secret
+
+
+class LiveKitServerError(RuntimeError):
+    """The server did not start or stopped unexpectedly."""
+
+
+def free_port(kind: int = socket.SOCK_STREAM) -> int:
+    """A port that is free on 127.0.0.1 right now (TCP or UDP)."""
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Ports:
+    signal: int
+    rtc_tcp: int
+    rtc_udp: int
+
+    @classmethod
+    def pick(cls) -> Ports:
+        return cls(free_port(), free_port(), free_port(socket.SOCK_DGRAM))
+
+
+@dataclass
+class LiveKitServer:
+    """One ``livekit-server --dev`` process bound to loopback."""
+
+    ports: Ports = field(default_factory=Ports.pick)
+    binary: Path | None = None
+    log_path: Path | None = None
+    api_key: str = DEV_API_KEY
+    api_secret: str = DEV_API_SECRET
+    _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"ws://127.0.0.1:{self.ports.signal}"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.ports.signal}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc else None
+
+    def _config_body(self) -> str:
+        # UDP mux on one port and a TCP fallback port, both per instance; no
+        # external IP discovery (loopback only, no internet).
+        return (
+            f"port: {self.ports.signal}\n"
+            "rtc:\n"
+            f"  tcp_port: {self.ports.rtc_tcp}\n"
+            f"  udp_port: {self.ports.rtc_udp}\n"
+            "  use_external_ip: false\n"
+            "  enable_loopback_candidate: true\n"
+            "logging:\n"
+            "  level: info\n"
+        )
+
+    def start(self, timeout: float = 20.0) -> LiveKitServer:
+        if self._proc is not None and self._proc.poll() is None:
+            return self
+        binary = self.binary or ensure_livekit_server()
+        if self.log_path is None:
+            fd, name = tempfile.mkstemp(prefix="livekit-server-", suffix=".log")
+            os.close(fd)
+            self.log_path = Path(name)
+        log = open(self.log_path, "ab")  # the child process owns it
+        try:
+            self._proc = subprocess.Popen(
+                [
+                    str(binary),
+                    "--dev",
+                    "--bind", "127.0.0.1",
+                    "--node-ip", "127.0.0.1",
+                    "--config-body", self._config_body(),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        _LIVE.add(self)
+        self._wait_ready(timeout)
+        return self
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self._proc is not None
+            if self._proc.poll() is not None:
+                raise LiveKitServerError(
+                    f"livekit-server exited with {self._proc.returncode}; log: {self.log_path}\n"
+                    + self.log_tail()
+                )
+            try:
+                with urllib.request.urlopen(self.http_url, timeout=1) as resp:
+                    if resp.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.05)
+        self.stop()
+        raise LiveKitServerError(f"livekit-server did not answer within {timeout}s")
+
+    def log_tail(self, lines: int = 20) -> str:
+        if not self.log_path or not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def _signal(self, sig: int) -> None:
+        if self._proc is not None and self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, sig)
+
+    def freeze(self) -> None:
+        """SIGSTOP: the server keeps its sockets but answers nothing."""
+        self._signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would; ``start()`` brings it back on the same ports."""
+        if self._proc is None:
+            return
+        self._signal(signal.SIGCONT)
+        self._signal(signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self._proc.wait(5)
+        self._proc = None
+
+    def stop(self, timeout: float = 5.0) -> None:
+        if self._proc is None:
+            return
+        self._signal(signal.SIGCONT)
+        self._signal(signal.SIGTERM)
+        try:
+            self._proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self._signal(signal.SIGKILL)
+            self._proc.wait(5)
+        self._proc = None
+        _LIVE.discard(self)
+
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def __enter__(self) -> LiveKitServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __hash__(self) -> int:
+        return id(self)
+
+
+_LIVE: set[LiveKitServer] = set()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for server in list(_LIVE):
+        with contextlib.suppress(Exception):
+            server.stop(timeout=2)
