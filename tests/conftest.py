@@ -2,4 +2,5 @@
 
 pytest_plugins = [
     "tests.fixtures.livekit",
+    "tests.fixtures.calls",
 ]

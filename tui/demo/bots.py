@@ -1,0 +1,458 @@
+"""The two participants of a simulated call: an AI agent bot and a caller bot.
+
+A :class:`Bot` stays in its room until told to leave: when the server drops it
+(crash, restart on the same ports) it joins again with a fresh token and carries
+on.  The :class:`AgentBot` also publishes live transcription exactly as LiveKit
+agents 1.x do (see docs in shared/docs/livekit-notes.md): text streams on
+``lk.transcription`` and, optionally, legacy transcription packets.
+
+Nothing here raises into the caller's loop on network trouble: failures are
+logged and the bot tries again, since a crashing bot would end a whole demo.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import warnings
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Literal, NamedTuple
+
+import numpy as np
+from livekit import api, rtc
+
+from tui.demo.tts import SAMPLE_RATE, tone
+
+log = logging.getLogger(__name__)
+
+TOPIC_TRANSCRIPTION = "lk.transcription"
+ATTR_SEGMENT_ID = "lk.segment_id"
+ATTR_FINAL = "lk.transcription_final"
+ATTR_TRACK_ID = "lk.transcribed_track_id"
+# Topics the bots listen on only to notice anyone sending them data (hidden listener checks).
+WATCHED_TOPICS = (TOPIC_TRANSCRIPTION, "lk.chat")
+
+FRAME_SAMPLES = SAMPLE_RATE // 100  # 10 ms
+TONE_FRAME_SAMPLES = SAMPLE_RATE // 50  # 20 ms: half the FFI calls of 10 ms frames
+REJOIN_DELAY = 1.0
+CONNECT_TIMEOUT = 5.0
+TOKEN_TTL = timedelta(hours=6)
+# A pending connect (never cancelled) can take the native layer's 3 attempts.
+LEAVE_TIMEOUT = 4 * CONNECT_TIMEOUT
+
+Role = Literal["agent", "caller"]
+Channel = Literal["stream", "legacy"]
+
+
+class SentSegment(NamedTuple):
+    """One transcription update a bot published (for tests and measurements)."""
+
+    segment_id: str
+    role: Role
+    text: str
+    final: bool
+    channel: Channel = "stream"
+
+
+def new_segment_id() -> str:
+    """``SG_`` + 12 hex characters, the shape livekit-agents uses."""
+    return "SG_" + secrets.token_hex(6)
+
+
+class Bot:
+    """One participant that joins ``room_name`` and stays joined until :meth:`leave`."""
+
+    def __init__(
+        self,
+        *,
+        url: str,
+        api_key: str,
+        api_secret: str,
+        room_name: str,
+        identity: str,
+        display_name: str,
+        kind: Literal["agent", "sip", "standard"],
+        role: Role,
+        on_joined: Callable[[Bot], None] | None = None,
+    ) -> None:
+        self._url = url
+        self._api_key = api_key
+        self._api_secret = api_secret
+        self.room_name = room_name
+        self.identity = identity
+        self.display_name = display_name
+        self.kind = kind
+        self.role = role
+        self._on_joined = on_joined
+        self.room: rtc.Room | None = None
+        self.track_sid: str | None = None
+        self.joins = 0
+        # What this bot has noticed of others, so tests can check that a hidden
+        # listener stayed invisible and silent.
+        self.seen_identities: set[str] = set()
+        self.seen_track_owners: set[str] = set()
+        self.data_senders: set[str] = set()
+        self._source: rtc.AudioSource | None = None
+        self._connected = asyncio.Event()
+        self._leave = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:  # never shows the API secret
+        return f"<{type(self).__name__} {self.identity!r} room={self.room_name!r}>"
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    async def wait_connected(self) -> None:
+        await self._connected.wait()
+
+    def start(self) -> None:
+        """Start joining in the background (the source must be made inside the loop)."""
+        if self._task is None:
+            self._source = rtc.AudioSource(SAMPLE_RATE, 1)
+            self._task = asyncio.create_task(self._stay_joined(), name=f"bot {self.identity}")
+
+    async def leave(self) -> None:
+        """Leave the room and stop rejoining.
+
+        A connect in flight is never cancelled (that can crash the native layer):
+        the join loop notices the request once it returns.
+        """
+        self._leave.set()
+        task = self._task
+        if task is not None and not task.done():
+            done, _ = await asyncio.wait({task}, timeout=LEAVE_TIMEOUT)
+            if not done:
+                log.warning("%r did not leave within %.0f s", self, LEAVE_TIMEOUT)
+        if self._source is not None:
+            with contextlib.suppress(Exception):
+                await self._source.aclose()
+            self._source = None
+
+    def _token(self) -> str:
+        grants = api.VideoGrants(
+            room_join=True,
+            room=self.room_name,
+            can_publish=True,
+            can_subscribe=True,
+            can_publish_data=True,
+        )
+        token = (
+            api.AccessToken(self._api_key, self._api_secret)
+            .with_identity(self.identity)
+            .with_name(self.display_name)
+            .with_kind(self.kind)
+            .with_grants(grants)
+            .with_ttl(TOKEN_TTL)
+        )
+        with warnings.catch_warnings():
+            # --dev's well-known secret is short; PyJWT would warn on every join.
+            warnings.simplefilter("ignore")
+            return token.to_jwt()
+
+    async def _stay_joined(self) -> None:
+        while not self._leave.is_set():
+            try:
+                await self._join_once()
+            except Exception:
+                log.exception("%r: unexpected error in the join loop", self)
+            self._connected.clear()
+            self.room = None
+            if not self._leave.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._leave.wait(), REJOIN_DELAY)
+
+    async def _join_once(self) -> None:
+        room = rtc.Room()
+        lost = asyncio.Event()
+        self._watch(room, lost)
+        try:
+            await room.connect(
+                self._url,
+                self._token(),
+                rtc.RoomOptions(auto_subscribe=False, connect_timeout=CONNECT_TIMEOUT),
+            )
+        except rtc.ConnectError as exc:
+            log.info("%r could not join (%s); retrying", self, exc)
+            return
+        try:
+            if self._leave.is_set():
+                return
+            for participant in room.remote_participants.values():
+                self._note_participant(participant)
+            await self._publish_microphone(room)
+            self.room = room
+            self.joins += 1
+            self._connected.set()
+            log.info("%r joined (join #%d)", self, self.joins)
+            if self._on_joined is not None:
+                self._on_joined(self)
+            leave_wait = asyncio.create_task(self._leave.wait())
+            lost_wait = asyncio.create_task(lost.wait())
+            await asyncio.wait({leave_wait, lost_wait}, return_when=asyncio.FIRST_COMPLETED)
+            leave_wait.cancel()
+            lost_wait.cancel()
+            if lost.is_set() and not self._leave.is_set():
+                log.info("%r lost the room; rejoining", self)
+        finally:
+            self._connected.clear()
+            self.room = None
+            with contextlib.suppress(Exception):
+                await room.disconnect()
+
+    async def _publish_microphone(self, room: rtc.Room) -> None:
+        assert self._source is not None
+        track = rtc.LocalAudioTrack.create_audio_track(f"{self.role}-microphone", self._source)
+        options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+        publication = await room.local_participant.publish_track(track, options)
+        self.track_sid = publication.sid
+
+    def _watch(self, room: rtc.Room, lost: asyncio.Event) -> None:
+        # Room callbacks must be sync and short: a slow one stalls the room.
+        def on_disconnected(reason: object) -> None:
+            lost.set()
+
+        def on_reconnected() -> None:
+            # A full reconnect republishes the track under a new SID.
+            for publication in room.local_participant.track_publications.values():
+                if publication.source == rtc.TrackSource.SOURCE_MICROPHONE:
+                    self.track_sid = publication.sid
+
+        def on_track_published(
+            publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
+        ) -> None:
+            self.seen_track_owners.add(participant.identity)
+
+        def on_data(packet: rtc.DataPacket) -> None:
+            if packet.participant is not None:
+                self.data_senders.add(packet.participant.identity)
+
+        def on_text(reader: rtc.TextStreamReader, sender_identity: str) -> None:
+            if sender_identity != self.identity:
+                self.data_senders.add(sender_identity)
+            reader.close()  # the bots never read what others send
+
+        room.on("disconnected", on_disconnected)
+        room.on("reconnected", on_reconnected)
+        room.on("participant_connected", self._note_participant)
+        room.on("track_published", on_track_published)
+        room.on("data_received", on_data)
+        for topic in WATCHED_TOPICS:
+            room.register_text_stream_handler(topic, on_text)
+
+    def _note_participant(self, participant: rtc.RemoteParticipant) -> None:
+        self.seen_identities.add(participant.identity)
+        if participant.track_publications:
+            self.seen_track_owners.add(participant.identity)
+
+    async def play(self, samples: np.ndarray) -> None:
+        """Say ``samples`` (48 kHz mono int16) on the microphone, in real time."""
+        source = self._source
+        if source is None:
+            return
+        try:
+            for start in range(0, len(samples), FRAME_SAMPLES):
+                chunk = samples[start : start + FRAME_SAMPLES]
+                if len(chunk) < FRAME_SAMPLES:
+                    chunk = np.pad(chunk, (0, FRAME_SAMPLES - len(chunk)))
+                await source.capture_frame(_frame(chunk))
+            await source.wait_for_playout()
+        except Exception:
+            log.warning("%r: audio capture failed", self, exc_info=True)
+
+    async def play_tone(self, frequency: float) -> None:
+        """Play a pure sine until cancelled (tone mode)."""
+        source = self._source
+        if source is None:
+            return
+        position = 0
+        try:
+            while True:
+                chunk = tone(frequency, position, TONE_FRAME_SAMPLES)
+                position += TONE_FRAME_SAMPLES
+                await source.capture_frame(_frame(chunk))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("%r: tone capture failed", self, exc_info=True)
+
+
+def _frame(chunk: np.ndarray) -> rtc.AudioFrame:
+    return rtc.AudioFrame(
+        data=chunk.astype(np.int16).tobytes(),
+        sample_rate=SAMPLE_RATE,
+        num_channels=1,
+        samples_per_channel=len(chunk),
+    )
+
+
+class AgentBot(Bot):
+    """The AI agent: speaks its lines and transcribes both sides of the call."""
+
+    def __init__(
+        self,
+        *,
+        stream_transcription: bool = True,
+        legacy_transcription: bool = False,
+        on_sent: Callable[[SentSegment], None] | None = None,
+        **kwargs: object,
+    ) -> None:
+        super().__init__(kind="agent", role="agent", **kwargs)  # type: ignore[arg-type]
+        self.stream_transcription = stream_transcription
+        self.legacy_transcription = legacy_transcription
+        self._on_sent = on_sent or (lambda segment: None)
+
+    async def transcribe_own_line(self, text: str, duration: float) -> None:
+        """Send the agent's ``text`` as it would be spoken over ``duration`` seconds.
+
+        One stream per segment; each word is appended when it is said; the stream
+        closes with final "true" in its trailer, as livekit-agents does.
+        """
+        segment_id = new_segment_id()
+        legacy_id = new_segment_id()  # legacy packets carry ids of their own
+        chunks = _word_chunks(text)
+        writer = await self._open_stream(segment_id, self.identity) if self._streams_on() else None
+        started = asyncio.get_running_loop().time()
+        said = ""
+        for chunk, at in zip(chunks, _chunk_times(chunks, duration), strict=True):
+            await _sleep_until(started + at)
+            said += chunk
+            if writer is not None:
+                writer = await self._write(writer, chunk)
+                if writer is not None:
+                    self._on_sent(SentSegment(segment_id, "agent", said, False))
+            await self._legacy(legacy_id, "agent", self.identity, self.track_sid, said, False)
+        await _sleep_until(started + duration)
+        if writer is not None:
+            trailer = {ATTR_FINAL: "true"}
+            if self.track_sid:
+                trailer[ATTR_TRACK_ID] = self.track_sid
+            try:
+                await writer.aclose(attributes=trailer)
+                self._on_sent(SentSegment(segment_id, "agent", said, True))
+            except Exception:
+                log.warning("%r: closing a transcription stream failed", self, exc_info=True)
+        await self._legacy(legacy_id, "agent", self.identity, self.track_sid, said, True)
+
+    async def transcribe_caller_line(
+        self, text: str, duration: float, caller_identity: str, caller_track_sid: str | None
+    ) -> None:
+        """Send the caller's words as an STT would: interim full-text updates, then final.
+
+        Every update is a new short stream with the same segment id, sent by the
+        agent on behalf of the caller (sender identity = the caller).
+        """
+        segment_id = new_segment_id()
+        legacy_id = new_segment_id()
+        words = text.split()
+        step = 3  # an interim result every few words, like a streaming STT
+        started = asyncio.get_running_loop().time()
+        cut_points = list(range(step, len(words), step))
+        for count in cut_points:
+            await _sleep_until(started + duration * count / len(words))
+            interim = " ".join(words[:count])
+            track = caller_track_sid
+            await self._caller_update(segment_id, caller_identity, track, interim, False)
+            await self._legacy(legacy_id, "caller", caller_identity, track, interim, False)
+        # the final result lands shortly after the caller stops speaking
+        await _sleep_until(started + duration + 0.2)
+        await self._caller_update(segment_id, caller_identity, caller_track_sid, text, True)
+        await self._legacy(legacy_id, "caller", caller_identity, caller_track_sid, text, True)
+
+    def _streams_on(self) -> bool:
+        return self.stream_transcription and self.room is not None
+
+    async def _open_stream(
+        self, segment_id: str, sender_identity: str, *, final: bool = False,
+        track_sid: str | None = None,
+    ) -> rtc.TextStreamWriter | None:
+        room = self.room
+        if room is None:
+            return None
+        attributes = {ATTR_FINAL: "true" if final else "false", ATTR_SEGMENT_ID: segment_id}
+        track = track_sid if track_sid is not None else self.track_sid
+        if track:
+            attributes[ATTR_TRACK_ID] = track
+        try:
+            return await room.local_participant.stream_text(
+                topic=TOPIC_TRANSCRIPTION, attributes=attributes, sender_identity=sender_identity
+            )
+        except Exception:
+            log.warning("%r: opening a transcription stream failed", self, exc_info=True)
+            return None
+
+    async def _write(self, writer: rtc.TextStreamWriter, chunk: str) -> rtc.TextStreamWriter | None:
+        try:
+            await writer.write(chunk)
+            return writer
+        except Exception:
+            log.warning("%r: writing a transcription chunk failed", self, exc_info=True)
+            return None
+
+    async def _caller_update(
+        self, segment_id: str, caller_identity: str, track_sid: str | None, text: str, final: bool
+    ) -> None:
+        if not self._streams_on():
+            return
+        writer = await self._open_stream(
+            segment_id, caller_identity, final=final, track_sid=track_sid or ""
+        )
+        if writer is None:
+            return
+        try:
+            await writer.write(text)
+            await writer.aclose()
+            self._on_sent(SentSegment(segment_id, "caller", text, final))
+        except Exception:
+            log.warning("%r: sending a caller transcript failed", self, exc_info=True)
+
+    async def _legacy(
+        self, segment_id: str, role: Role, identity: str, track_sid: str | None, text: str,
+        final: bool,
+    ) -> None:
+        """A legacy transcription packet, as older agents send (only with a known track)."""
+        room = self.room
+        if not self.legacy_transcription or room is None or not track_sid:
+            return
+        transcription = rtc.Transcription(
+            participant_identity=identity,
+            track_sid=track_sid,
+            segments=[
+                rtc.TranscriptionSegment(
+                    id=segment_id, text=text, start_time=0, end_time=0, language="", final=final
+                )
+            ],
+        )
+        try:
+            # The SDK's call waits for an FFI callback; bound it so a dropped room
+            # cannot stall the script (cancelling here is safe, unlike connect()).
+            await asyncio.wait_for(room.local_participant.publish_transcription(transcription), 5)
+            self._on_sent(SentSegment(segment_id, role, text, final, "legacy"))
+        except Exception:
+            log.warning("%r: legacy transcription failed", self, exc_info=True)
+
+
+def _word_chunks(text: str) -> list[str]:
+    """Words with their leading space, so the chunks concatenate back to ``text``."""
+    words = text.split()
+    return [words[0], *(" " + word for word in words[1:])] if words else []
+
+
+def _chunk_times(chunks: list[str], duration: float) -> list[float]:
+    """When each chunk starts being said, proportional to the characters before it."""
+    total = sum(len(chunk) for chunk in chunks) or 1
+    times, done = [], 0
+    for chunk in chunks:
+        times.append(duration * done / total)
+        done += len(chunk)
+    return times
+
+
+async def _sleep_until(when: float) -> None:
+    delay = when - asyncio.get_running_loop().time()
+    if delay > 0:
+        await asyncio.sleep(delay)
