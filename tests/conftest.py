@@ -2,5 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.livekit",
+    "tests.fixtures.audio",
     "tests.fixtures.calls",
+    "tests.fixtures.anyreach",
 ]
