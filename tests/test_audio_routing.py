@@ -1,0 +1,123 @@
+"""Focus routing heard through the real path: PyAudio -> PortAudio -> ALSA -> PulseAudio.
+
+Two synthetic calls write 10 ms tone frames in real time (440 Hz and 1000 Hz)
+into their router outputs; ``parec`` records what the null sink played.
+Windows are placed relative to the onset of a tone in the recording, plus the
+intervals the test itself measured between its calls to the router.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from tests.audio_analysis import band_db, ms, onset, rms_dbfs, windows
+from tests.fixtures.audio import PulseServer, ToneFeeder, wait_until_playing
+from tui.audio import AudioRouter, PyAudioDevice, open_output_device
+
+A_HZ, B_HZ = 440.0, 1000.0
+PRESENT_DB = -30.0  # the feeders play at -10.5 dBFS
+SILENT_DB = -70.0
+MARGIN_DB = 30.0
+WINDOW = ms(50)
+SETTLE = ms(500)  # "from 500 ms later on"
+
+
+def assert_only(samples, start: int, end: int, heard: float, other: float) -> None:
+    checked = windows(samples, start, end, WINDOW)
+    assert len(checked) >= 5, "recording too short for the check"
+    for at, window in checked:
+        heard_db, other_db = band_db(window, heard), band_db(window, other)
+        assert heard_db > PRESENT_DB, f"{heard:.0f} Hz missing at {at / 48000:.3f}s"
+        assert heard_db - other_db >= MARGIN_DB, (
+            f"{other:.0f} Hz only {heard_db - other_db:.1f} dB down at {at / 48000:.3f}s")
+
+
+def assert_silent(samples, start: int, end: int) -> None:
+    checked = windows(samples, start, end, WINDOW)
+    assert len(checked) >= 5, "recording too short for the check"
+    for at, window in checked:
+        assert band_db(window, A_HZ) < SILENT_DB, f"440 Hz heard at {at / 48000:.3f}s"
+        assert band_db(window, B_HZ) < SILENT_DB, f"1000 Hz heard at {at / 48000:.3f}s"
+        assert rms_dbfs(window) < SILENT_DB, f"noise at {at / 48000:.3f}s"
+
+
+@pytest.mark.timeout(60)
+async def test_only_the_focused_call_is_heard_and_a_switch_moves_the_sound(
+    pulse_server: PulseServer, tone_feeders: list[ToneFeeder],
+) -> None:
+    device = open_output_device(None)
+    assert isinstance(device, PyAudioDevice), device.notice
+    try:
+        router = AudioRouter(device)
+        await wait_until_playing(device)
+        recorder = pulse_server.record()
+        tone_feeders += [ToneFeeder(router.output_for("a"), A_HZ).start(),
+                         ToneFeeder(router.output_for("b"), B_HZ).start()]
+        router.focus("a")
+        await asyncio.sleep(0.3)
+
+        router.set_listening(True)
+        t_listen = time.monotonic()
+        await asyncio.sleep(1.2)
+        router.focus("b")
+        t_focus_b = time.monotonic()
+        await asyncio.sleep(1.2)
+        router.set_listening(False)
+        t_off = time.monotonic()
+        await asyncio.sleep(1.0)
+        t_end = time.monotonic()
+        for feeder in tone_feeders:
+            await feeder.stop()
+        samples = recorder.stop()
+    finally:
+        device.close()
+
+    a_onset = onset(samples, A_HZ)
+    assert a_onset is not None, "the focused call was never heard"
+    assert onset(samples, B_HZ, start=0) is None or onset(samples, B_HZ) > a_onset
+
+    # The recording's clock is the sink's: a router call made d seconds after
+    # set_listening(True) shows up d seconds after A's onset (plus that onset's own delay).
+    def at(t: float) -> int:
+        return a_onset + round((t - t_listen) * 48000)
+
+    assert_only(samples, a_onset + ms(20), at(t_focus_b), heard=A_HZ, other=B_HZ)
+    assert_only(samples, at(t_focus_b) + SETTLE, at(t_off), heard=B_HZ, other=A_HZ)
+    assert_silent(samples, at(t_off) + SETTLE, at(t_end) - ms(100))
+
+
+@pytest.mark.timeout(60)
+async def test_nothing_is_heard_before_listening_is_turned_on(
+    pulse_server: PulseServer, tone_feeders: list[ToneFeeder],
+) -> None:
+    device = open_output_device(None)
+    assert isinstance(device, PyAudioDevice), device.notice
+    try:
+        router = AudioRouter(device)
+        await wait_until_playing(device)
+        recorder = pulse_server.record()
+        assert router.listening is False
+        tone_feeders += [ToneFeeder(router.output_for("a"), A_HZ).start(),
+                         ToneFeeder(router.output_for("b"), B_HZ).start()]
+        for focus in ("a", "b", None, "a"):
+            router.focus(focus)
+            assert router.heard is None
+            await asyncio.sleep(0.3)
+        # Then listening on: the same setup must be audible, or the silence above proves nothing.
+        router.set_listening(True)
+        assert router.heard == "a"
+        await asyncio.sleep(0.8)
+        for feeder in tone_feeders:
+            await feeder.stop()
+        samples = recorder.stop()
+    finally:
+        device.close()
+
+    a_onset = onset(samples, A_HZ)
+    assert a_onset is not None, "listening on, the focused call was never heard"
+    assert a_onset >= ms(1000), "the not-listening period was not recorded"
+    assert_silent(samples, 0, a_onset - ms(10))
+    assert_only(samples, a_onset + ms(20), a_onset + ms(600), heard=A_HZ, other=B_HZ)

@@ -1,0 +1,32 @@
+"""``anyreach-tui devices``: list the output devices ``--device NAME|INDEX`` can pick."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from tui.audio.device import list_output_devices
+from tui.audio.logfile import configure_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="anyreach-tui devices",
+        description="List audio output devices. Pass an index or part of a name to --device.",
+    )
+    parser.parse_args(argv)
+    configure_logging()
+    devices = list_output_devices()
+    if not devices:
+        print("No audio output devices found (the dashboard will run with --no-audio).")
+        return 1
+    print(f"{'INDEX':>5}  {'CH':>3}  {'RATE':>6}  NAME")
+    for device in devices:
+        mark = "  (default)" if device.is_default else ""
+        print(f"{device.index:>5}  {device.max_output_channels:>3}  "
+              f"{device.default_sample_rate:>6.0f}  {device.name}{mark}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,249 @@
+"""Which call is heard: per-session outputs mixed into the one device.
+
+Every listen session gets an ``AudioOutput`` from ``output_for``.  The device's
+audio thread asks ``render(n)`` for samples; the router answers with the heard
+session's jitter buffer (focus mode) or a weighted sum of several (mix mode).
+
+* ``focus(id)`` picks the call that would be heard; ``set_listening(True)``
+  makes it heard.  Listening is off at start: nothing plays until asked.
+* A session that is not heard keeps only its newest ``prime`` samples, so a
+  switch to it starts at once instead of waiting for a jitter buffer to fill.
+* Gains move at most 1/240 per sample: a switch fades the old call out within
+  5 ms and the new one in within 5 ms, and the rest of the old call's buffer is
+  dropped the moment its fade ends.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from tui.audio.device import OutputDevice, StatusListener
+from tui.audio.jitter import JitterBuffer, ms_to_samples
+
+FADE_MS = 5.0  # per direction: a switch is a <= 10 ms crossfade, no click
+INT16_MAX = 32767
+
+LevelSource = Callable[[], Any]
+
+
+@dataclass
+class _Session:
+    buffer: JitterBuffer
+    volume: float = 1.0  # used in mix mode
+    gain: float = 0.0  # the gain applied right now, ramps toward the target
+    level_source: LevelSource | None = None
+    tail: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+
+
+def _as_samples(frame: Any) -> np.ndarray:
+    """48 kHz mono int16 samples from bytes / memoryview / numpy, copied (callers reuse buffers)."""
+    if isinstance(frame, np.ndarray):
+        return np.asarray(frame, dtype=np.int16).ravel().copy()
+    raw = memoryview(frame).cast("B")
+    usable = len(raw) - len(raw) % 2
+    return np.frombuffer(raw[:usable], dtype="<i2").astype(np.int16)
+
+
+class SessionOutput:
+    """The ``output`` a listen session writes to; both calls are non-blocking."""
+
+    def __init__(self, router: AudioRouter, session_id: str) -> None:
+        self._router = router
+        self.session_id = session_id
+
+    def write(self, frame: Any) -> None:
+        self._router._write(self.session_id, frame)
+
+    def flush(self) -> None:
+        self._router._flush(self.session_id)
+
+
+class AudioRouter:
+    def __init__(
+        self, device: OutputDevice, *, mix: bool = False,
+        prime_ms: float = 20.0, limit_ms: float = 60.0,
+    ) -> None:
+        self.device = device
+        self._prime_ms, self._limit_ms = prime_ms, limit_ms
+        self._fade_step = 1.0 / ms_to_samples(FADE_MS)
+        self._sessions: dict[str, _Session] = {}
+        self._lock = threading.Lock()  # the audio thread and the app's loop both touch sessions
+        self._focused: str | None = None
+        self._listening = False
+        self._mix = mix
+        self._retired_underruns = 0
+        device.set_renderer(self.render)
+
+    # -- sessions ------------------------------------------------------------------------
+
+    def output_for(self, session_id: str, level: LevelSource | None = None) -> SessionOutput:
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None:
+                session = _Session(JitterBuffer(self._prime_ms, self._limit_ms))
+                self._sessions[session_id] = session
+            if level is not None:
+                session.level_source = level
+        return SessionOutput(self, session_id)
+
+    def set_level_source(self, session_id: str, level: LevelSource) -> None:
+        """Where to read the session's level (e.g. ``lambda: session.level``)."""
+        with self._lock:
+            if session_id in self._sessions:
+                self._sessions[session_id].level_source = level
+
+    def level(self, session_id: str) -> Any:
+        """The session's current level as its source reports it, or None."""
+        session = self._sessions.get(session_id)
+        source = session.level_source if session else None
+        return source() if source else None
+
+    def remove(self, session_id: str) -> None:
+        with self._lock:
+            session = self._sessions.pop(session_id, None)
+            if session is not None:
+                self._retired_underruns += session.buffer.underruns
+            if self._focused == session_id:
+                self._focused = None
+
+    @property
+    def sessions(self) -> list[str]:
+        return list(self._sessions)
+
+    # -- what is heard ---------------------------------------------------------------
+
+    def focus(self, session_id: str | None) -> None:
+        with self._lock:
+            self._focused = session_id
+
+    @property
+    def focused(self) -> str | None:
+        return self._focused
+
+    def set_listening(self, listening: bool) -> None:
+        with self._lock:
+            self._listening = listening
+
+    @property
+    def listening(self) -> bool:
+        return self._listening
+
+    @property
+    def heard(self) -> str | None:
+        return self._focused if self._listening else None
+
+    def set_mix(self, mix: bool) -> None:
+        """Mix mode: every session with a volume above 0 plays while listening."""
+        with self._lock:
+            self._mix = mix
+
+    @property
+    def mix(self) -> bool:
+        return self._mix
+
+    def set_volume(self, session_id: str, volume: float) -> None:
+        with self._lock:
+            if session_id in self._sessions:
+                self._sessions[session_id].volume = max(0.0, min(volume, 1.0))
+
+    def audible(self) -> list[str]:
+        with self._lock:
+            return [sid for sid, s in self._sessions.items() if self._target(sid, s) > 0]
+
+    # -- status ------------------------------------------------------------------------
+
+    @property
+    def notice(self) -> str | None:
+        """The device's latest notice, e.g. "No audio device ...: playing nothing"."""
+        return self.device.notice
+
+    def on_notice(self, listener: StatusListener) -> None:
+        """Called (from a background thread) with each new device notice."""
+        self.device.add_status_listener(listener)
+
+    @property
+    def underruns(self) -> int:
+        with self._lock:
+            live = sum(s.buffer.underruns for s in self._sessions.values())
+        return live + self._retired_underruns
+
+    def close(self) -> None:
+        self.device.set_renderer(None)
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _target(self, session_id: str, session: _Session) -> float:
+        if not self._listening:
+            return 0.0
+        if self._mix:
+            return session.volume
+        return 1.0 if session_id == self._focused else 0.0
+
+    def _write(self, session_id: str, frame: Any) -> None:
+        samples = _as_samples(frame)
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None:
+                return
+            if self._target(session_id, session) > 0:
+                session.buffer.push(samples)
+                return
+            # Muted (or fading out): keep only the newest few ms, so a switch back here
+            # starts at once, and the old audio beyond them is gone.
+            session.buffer.push(samples, limit=session.buffer.prime)
+            if session.gain == 0:
+                session.buffer.playing = False
+
+    def _flush(self, session_id: str) -> None:
+        with self._lock:
+            session = self._sessions.get(session_id)
+            if session is None:
+                return
+            if session.gain > 0:
+                # Cut without a click: the next few ms, faded to zero, then the new audio.
+                fade = session.buffer.peek_take(ms_to_samples(FADE_MS)).astype(np.float32)
+                ramp = session.gain * (1.0 - np.arange(1, fade.size + 1) * self._fade_step)
+                session.tail = fade * np.clip(ramp, 0.0, 1.0)
+                session.gain = 0.0
+            session.buffer.clear()
+
+    def _ramp(self, start: float, target: float, n: int) -> np.ndarray:
+        if start == target:
+            return np.full(n, start, dtype=np.float32)
+        steps = np.arange(1, n + 1, dtype=np.float32) * self._fade_step
+        if target > start:
+            return np.minimum(start + steps, target).astype(np.float32)
+        return np.maximum(start - steps, target).astype(np.float32)
+
+    def render(self, n: int) -> bytes:
+        """n samples for the device: called on the audio thread every period."""
+        out = np.zeros(n, dtype=np.float32)
+        with self._lock:
+            for session_id, session in self._sessions.items():
+                if session.tail.size:
+                    take = min(n, session.tail.size)
+                    out[:take] += session.tail[:take]
+                    session.tail = session.tail[take:]
+                target = self._target(session_id, session)
+                if target == 0 and session.gain == 0:
+                    continue
+                was_playing = session.buffer.playing
+                samples = session.buffer.pull(n)
+                if not was_playing and not session.buffer.playing:
+                    continue  # still priming: hold the gain so the fade-in covers real audio
+                gains = self._ramp(session.gain, target, n)
+                out += samples.astype(np.float32) * gains
+                session.gain = float(gains[-1])
+                if not session.buffer.playing:
+                    session.gain = 0.0  # ran dry: fade in again when audio resumes
+                if target == 0 and session.gain == 0:
+                    # The fade-out is over: the rest of this call's buffer is dropped now.
+                    session.buffer.trim(session.buffer.prime)
+                    session.buffer.playing = False
+        np.clip(out, -INT16_MAX - 1, INT16_MAX, out=out)
+        return out.astype("<i2").tobytes()
