@@ -369,6 +369,13 @@ class ApiEmulator:
                 )
         if room_name is not None:
             conversation.room_name = room_name
+        if (
+            not force
+            and status in ("ringing", "in_progress")
+            and conversation.channel in ("telephone", "webrtc")
+            and not conversation.room_name
+        ):
+            raise ValueError(f"a {status} call has a LiveKit room: give room_name")
         now = datetime.now(UTC)
         if status == "in_progress" and conversation.started_at is None:
             conversation.started_at = now
