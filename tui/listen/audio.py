@@ -1,0 +1,164 @@
+"""The call's audio: decode every remote audio track, mix them, measure, hand to the output.
+
+Each subscribed track gets an ``rtc.AudioStream`` at 48 kHz mono read by its own
+task.  Tracks deliver 10 ms frames at their own pace, so the mixer buffers per
+track and emits a 10 ms block once every track has one; a track that stalls
+is treated as silence after ``MAX_LAG_SAMPLES`` so the others keep playing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from typing import Protocol
+
+import numpy as np
+from livekit import rtc
+
+from tui.listen.levels import SILENT, AudioLevel, measure
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 48_000
+BLOCK_SAMPLES = 480  # 10 ms at 48 kHz
+MAX_LAG_SAMPLES = 6 * BLOCK_SAMPLES  # wait at most 60 ms for a lagging track
+
+
+class AudioOutput(Protocol):
+    """Where a session's frames go (provided by tui.audio); 48 kHz mono int16 PCM."""
+
+    def write(self, frame: bytes) -> None: ...  # non-blocking
+
+    def flush(self) -> None: ...  # drop anything buffered, at once
+
+
+class FrameMixer:
+    """Sums per-track int16 frames into 10 ms blocks (pure logic)."""
+
+    def __init__(self, on_block: Callable[[np.ndarray], None]) -> None:
+        self._on_block = on_block
+        self._buffers: dict[str, np.ndarray] = {}
+
+    def add_source(self, key: str) -> None:
+        self._buffers.setdefault(key, np.zeros(0, dtype=np.int16))
+
+    def remove_source(self, key: str) -> None:
+        self._buffers.pop(key, None)
+        self._drain()  # the others may have been waiting for this one
+
+    def push(self, key: str, samples: np.ndarray) -> None:
+        if key not in self._buffers:
+            return
+        self._buffers[key] = np.concatenate((self._buffers[key], samples.astype(np.int16)))
+        self._drain()
+
+    def _drain(self) -> None:
+        while self._buffers:
+            sizes = [len(buffer) for buffer in self._buffers.values()]
+            if min(sizes) < BLOCK_SAMPLES and max(sizes) < MAX_LAG_SAMPLES:
+                return
+            block = np.zeros(BLOCK_SAMPLES, dtype=np.int32)
+            for key, buffer in self._buffers.items():
+                taken = buffer[:BLOCK_SAMPLES]
+                block[: len(taken)] += taken
+                self._buffers[key] = buffer[len(taken):]
+            self._on_block(np.clip(block, -32768, 32767).astype(np.int16))
+
+
+class CallAudio:
+    """Owns the AudioStreams of one session and where their mixed frames go."""
+
+    def __init__(self, output: AudioOutput | None, label: str = "session") -> None:
+        self._output = output
+        self._label = label
+        self._mixer = FrameMixer(self._on_block)
+        self._streams: dict[str, rtc.AudioStream] = {}
+        self._readers: dict[str, asyncio.Task[None]] = {}
+        self.level: AudioLevel = SILENT
+        self.frames_mixed = 0
+        self.playing = False  # start_audio() was called
+        self.muted = False
+        self.closed = False
+
+    # ---- tracks -------------------------------------------------------------------
+    def add_track(self, key: str, track: rtc.Track) -> None:
+        if self.closed or key in self._streams:
+            return
+        stream = rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1)
+        self._streams[key] = stream
+        self._mixer.add_source(key)
+        self._readers[key] = asyncio.get_running_loop().create_task(self._read(key, stream))
+
+    def remove_track(self, key: str) -> asyncio.Task[None] | None:
+        """Stop reading a track; returns the closing task (for teardown to await)."""
+        stream = self._streams.pop(key, None)
+        reader = self._readers.pop(key, None)
+        self._mixer.remove_source(key)
+        if stream is None:
+            return None
+        return asyncio.get_running_loop().create_task(self._close_stream(stream, reader))
+
+    @property
+    def track_count(self) -> int:
+        return len(self._streams)
+
+    async def _read(self, key: str, stream: rtc.AudioStream) -> None:
+        try:
+            async for event in stream:
+                frame = event.frame
+                samples = np.frombuffer(frame.data, dtype=np.int16)
+                if frame.num_channels > 1:  # asked for mono; defensive all the same
+                    samples = samples.reshape(-1, frame.num_channels).mean(axis=1)
+                self._mixer.push(key, samples)
+        except Exception:
+            logger.exception("%s: audio track %s failed", self._label, key)
+
+    async def _close_stream(
+        self, stream: rtc.AudioStream, reader: asyncio.Task[None] | None
+    ) -> None:
+        try:
+            await stream.aclose()  # ends the stream's own task, then our reader sees the end
+        except Exception:
+            logger.exception("%s: closing an audio stream failed", self._label)
+        if reader is not None:
+            if not reader.done():
+                reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    async def aclose(self) -> None:
+        """Close every stream and reader (used by teardown)."""
+        self.closed = True
+        self.stop_output()
+        closing = [task for key in list(self._streams) if (task := self.remove_track(key))]
+        if closing:
+            await asyncio.gather(*closing)
+
+    # ---- output -------------------------------------------------------------------
+    def stop_output(self) -> None:
+        self.playing = False
+        self._flush()
+
+    def set_muted(self, muted: bool) -> None:
+        self.muted = muted
+        if muted:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._output is not None:
+            try:
+                self._output.flush()
+            except Exception:
+                logger.exception("%s: audio output flush failed", self._label)
+
+    def _on_block(self, block: np.ndarray) -> None:
+        self.level = measure(block)  # the meter runs muted or not
+        self.frames_mixed += 1
+        if self._output is None or not self.playing or self.muted or self.closed:
+            return
+        try:
+            self._output.write(block.tobytes())
+        except Exception:
+            logger.exception("%s: audio output write failed", self._label)
