@@ -5,4 +5,5 @@ pytest_plugins = [
     "tests.fixtures.audio",
     "tests.fixtures.calls",
     "tests.fixtures.anyreach",
+    "tests.fixtures.config",
 ]
