@@ -1,0 +1,55 @@
+"""Command palette (`:` or ctrl+p): the dashboard's actions and "focus call …" by name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from tui.monitor.text import safe_text
+
+
+class DashboardCommands(Provider):
+    def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
+        screen = self.app.screen_stack[1] if len(self.app.screen_stack) > 1 else None
+        dashboard = getattr(self.app, "dashboard", None)
+        if screen is None or dashboard is None:
+            return []
+
+        def run(action: str) -> Callable[[], object]:
+            return partial(screen.run_action, action)
+
+        commands: list[tuple[str, str, Callable[[], object]]] = [
+            ("Listening: toggle", "play the focused call (space)", run("toggle_listening")),
+            ("Listening: stop", "silence at once (m)", run("stop_listening")),
+            ("Zoom focused call", "one pane full screen (enter)", run("zoom")),
+            ("Add conversation by id", "open a pane for a conversation (a)", run("add")),
+            ("Close focused pane", "end its session (x)", run("close_pane")),
+            ("Filter panes", "by caller, agent or words said (/)", run("filter")),
+            ("Wallboard mode: toggle", "read-only big screen (w)", run("toggle_wallboard")),
+            ("Keys", "show every key (?)", run("help")),
+            ("Theme: ANSI dark", "colours of the terminal itself (Linux console)",
+             partial(setattr, self.app, "theme", "ansi-dark")),
+            ("Quit", "end every session and exit (q)", run("quit")),
+        ]
+        for call in dashboard.calls:
+            label = safe_text(call.info.caller, 60)
+            if call.info.agent_name:
+                label += " · " + safe_text(call.info.agent_name, 60)
+            commands.append(
+                (f"Focus call: {label}", call.badge.text, partial(dashboard.focus,
+                                                                  call.conversation_id))
+            )
+        return commands
+
+    async def discover(self) -> Hits:
+        for name, help_text, callback in self._commands():
+            yield DiscoveryHit(name, callback, help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for name, help_text, callback in self._commands():
+            score = matcher.match(name)
+            if score > 0:
+                yield Hit(score, matcher.highlight(name), callback, help=help_text)

@@ -1,0 +1,1 @@
+"""Widgets of the dashboard; each renders part of the model and nothing else."""

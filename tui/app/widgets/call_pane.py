@@ -1,0 +1,107 @@
+"""One monitored call on screen: who, which agent, how long, state, audio, transcript."""
+
+from __future__ import annotations
+
+from datetime import timedelta, tzinfo
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Horizontal, Vertical
+from textual.events import Click
+from textual.widgets import Static
+
+from tui.app.widgets.badge import StateBadge
+from tui.app.widgets.level_meter import LevelMeter
+from tui.app.widgets.transcript_view import TranscriptView
+from tui.monitor.model import MonitoredCall
+from tui.monitor.text import safe_text
+
+MAX_FIELD_CHARS = 80  # caller ids and agent names come from the API: bounded and literal
+
+
+def format_duration(duration: timedelta) -> str:
+    seconds = int(duration.total_seconds())
+    hours, rest = divmod(seconds, 3600)
+    minutes, seconds = divmod(rest, 60)
+    return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes:02}:{seconds:02}"
+
+
+class CallPane(Vertical):
+    """Renders one `MonitoredCall`; the app tells it when the model changed."""
+
+    DEFAULT_CSS = """
+    CallPane .pane-row { height: 1; width: 1fr; }
+    CallPane .pane-caller { width: 1fr; text-style: bold;
+                            text-wrap: nowrap; text-overflow: ellipsis; }
+    CallPane .pane-meta { width: 1fr; color: $text-muted;
+                          text-wrap: nowrap; text-overflow: ellipsis; }
+    CallPane .pane-heard { width: auto; padding: 0 1; }
+    CallPane .new-lines { display: none; dock: bottom; width: 1fr; height: 1;
+                          background: $warning; color: $background; }
+    CallPane.-new-lines .new-lines { display: block; }
+    """
+
+    def __init__(self, call: MonitoredCall, *, display_tz: tzinfo | None = None) -> None:
+        super().__init__()
+        self.call = call
+        self.index = 0
+        self._caller = Static("", classes="pane-caller", markup=False)
+        self._badge = StateBadge()
+        self._meta = Static("", classes="pane-meta", markup=False)
+        self._heard = Static("", classes="pane-heard", markup=False)
+        self._meter = LevelMeter()
+        self.transcript = TranscriptView(
+            call, display_tz=display_tz, on_new_lines=self._show_new_lines
+        )
+        self._marker = Static(
+            Text("↓ new lines below · end to follow"), classes="new-lines", markup=False
+        )
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(classes="pane-row pane-head"):
+            yield self._caller
+            yield self._badge
+        with Horizontal(classes="pane-row pane-info"):
+            yield self._meta
+            yield self._heard
+            yield self._meter
+        yield self.transcript
+        yield self._marker
+
+    def _show_new_lines(self, shown: bool) -> None:
+        self.set_class(shown, "-new-lines")
+
+    def on_click(self, event: Click) -> None:
+        # Focus lives in the model; a click is an intent like any key.
+        dashboard = getattr(self.app, "dashboard", None)
+        if dashboard is not None:
+            dashboard.focus(self.call.conversation_id)
+
+    # -- updates from the model ----------------------------------------------------
+
+    def update_header(self, *, index: int, focused: bool, heard: bool, speaking: bool) -> None:
+        call, info = self.call, self.call.info
+        self.index = index
+        self.set_class(focused, "-focused")
+        self.set_class(heard, "-heard")
+        self.set_class(speaking, "-speaking")
+        caller = Text(no_wrap=True, overflow="ellipsis")
+        if index <= 9:
+            caller.append(f"{index} ", "dim")
+        caller.append(safe_text(info.caller, MAX_FIELD_CHARS))
+        if info.agent_name:
+            caller.append(" · ")
+            caller.append(safe_text(info.agent_name, MAX_FIELD_CHARS))
+        self._caller.update(caller)
+        self._badge.show_badge(call.badge)
+        route = " ".join(p for p in (info.channel, info.direction) if p)
+        meta = " · ".join(p for p in (format_duration(call.duration()), route) if p)
+        self._meta.update(Text(safe_text(meta, MAX_FIELD_CHARS), no_wrap=True))
+        self._heard.update(Text("♪ heard" if heard else "muted"))
+        self._meter.show_level(call.level.rms_dbfs)
+
+    def update_level(self) -> None:
+        self._meter.show_level(self.call.level.rms_dbfs)
+
+    def update_transcript(self) -> None:
+        self.transcript.rebuild()

@@ -1,0 +1,49 @@
+"""The top line: counts of calls by state, listening state, one-off notices."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from tui.monitor.model import Dashboard
+from tui.monitor.text import safe_text
+
+
+def status_text(dashboard: Dashboard, notice: str | None = None) -> Text:
+    counts = dashboard.counts()
+    total = len(dashboard.calls)
+    # The word LIVE is reserved for pane badges; counts say "connected".
+    parts = [f"{total} call{'s' if total != 1 else ''}"]
+    if counts["live"]:
+        parts.append(f"{counts['live']} connected")
+    waiting = counts["connecting"] + counts["reconnecting"] + counts["waiting"]
+    if waiting:
+        parts.append(f"{waiting} connecting")
+    if counts["ended"] + counts["disconnected"]:
+        parts.append(f"{counts['ended'] + counts['disconnected']} ended")
+    if counts["error"]:
+        parts.append(f"{counts['error']} failed")
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append("anyreach-tui  ", "bold")
+    text.append(" · ".join(parts))
+    if dashboard.wallboard:
+        text.append("  ·  wallboard (read-only)")
+    else:
+        text.append("  ·  listening ")
+        text.append("on" if dashboard.listening else "off (space)", "bold")
+    if dashboard.filter_text:
+        text.append("  ·  filter: ")
+        text.append(safe_text(dashboard.filter_text, 40))
+    if notice:
+        text.append("  ·  ")
+        text.append(safe_text(notice, 80))
+    return text
+
+
+class StatusBar(Static):
+    DEFAULT_CSS = """
+    StatusBar { dock: top; height: 1; background: $panel; padding: 0 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__("", markup=False)

@@ -1,0 +1,146 @@
+"""A call's live transcript: a line-based scroll view re-rendered from the model.
+
+The model keeps the segments; this view wraps them to the current width (so lines
+re-wrap when the pane resizes) and caches each segment's lines until the segment or
+the width changes, so an interim segment growing word by word costs one segment's
+wrap, not the whole history's.  It follows the bottom unless the user scrolled up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import tzinfo
+from typing import ClassVar
+
+from rich.style import Style
+from rich.text import Text
+from textual.geometry import Size
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from tui.monitor.model import MonitoredCall, Segment
+from tui.monitor.text import safe_text
+
+ROLE_LABELS = {"agent": "AGENT ", "user": "CALLER"}
+
+
+class TranscriptView(ScrollView, can_focus=False):
+    COMPONENT_CLASSES: ClassVar[set[str]] = {
+        "transcript--time",
+        "transcript--agent",
+        "transcript--user",
+        "transcript--interim",
+    }
+
+    DEFAULT_CSS = """
+    TranscriptView {
+        height: 1fr;
+        scrollbar-size-vertical: 1;
+        overflow-x: hidden;
+        & > .transcript--time { color: $text-muted; }
+        & > .transcript--agent { color: $primary; text-style: bold; }
+        & > .transcript--user { color: $warning; text-style: bold; }
+        & > .transcript--interim { text-style: italic; color: $text-muted; }
+    }
+    """
+
+    def __init__(
+        self,
+        call: MonitoredCall,
+        *,
+        display_tz: tzinfo | None = None,
+        on_new_lines: Callable[[bool], None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.call = call
+        self.display_tz = display_tz
+        self._on_new_lines = on_new_lines
+        self._lines: list[Strip] = []
+        self._cache: dict[str, tuple[tuple[int, bool, int], list[Strip]]] = {}
+        self._built: tuple[int, int] = (-1, -1)  # (transcript revision, width)
+        self.has_new_lines = False
+
+    # -- building lines ------------------------------------------------------------
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._cache.clear()
+        self._built = (-1, -1)
+
+    def on_resize(self) -> None:
+        self.rebuild()
+
+    def _content_width(self) -> int:
+        return max(0, self.scrollable_content_region.width)
+
+    def rebuild(self) -> None:
+        """Bring the lines up to date with the model (cheap when nothing changed)."""
+        width = self._content_width()
+        transcript = self.call.transcript
+        if width <= 0 or self._built == (transcript.revision, width):
+            return
+        following = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        previous_count = len(self._lines)
+        lines: list[Strip] = []
+        live_ids = set()
+        for segment in transcript.segments:
+            live_ids.add(segment.id)
+            key = (segment.revision, segment.final, width)
+            cached = self._cache.get(segment.id)
+            if cached is None or cached[0] != key:
+                cached = (key, self._render_segment(segment, width))
+                self._cache[segment.id] = cached
+            lines.extend(cached[1])
+        for stale in set(self._cache) - live_ids:
+            del self._cache[stale]
+        self._lines = lines
+        self._built = (transcript.revision, width)
+        self.virtual_size = Size(width, len(lines))
+        if following:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        elif len(lines) != previous_count:
+            self._set_new_lines(True)
+        self.refresh()
+
+    def _render_segment(self, segment: Segment, width: int) -> list[Strip]:
+        stamp = segment.first_seen.astimezone(self.display_tz).strftime("%H:%M:%S")
+        role_style = self.get_component_rich_style(
+            "transcript--agent" if segment.role == "agent" else "transcript--user"
+        )
+        text = Text(no_wrap=False, overflow="fold", end="")
+        text.append(stamp + " ", self.get_component_rich_style("transcript--time"))
+        text.append(ROLE_LABELS.get(segment.role, segment.role[:6].upper()), role_style)
+        text.append(" ")
+        # Always a Text object built from plain str: transcript text is never markup.
+        body = Text(safe_text(segment.text))
+        if not segment.final:
+            body.append(" …")
+            body.stylize(self.get_component_rich_style("transcript--interim"))
+        text.append_text(body)
+        console = self.app.console
+        options = console.options.update_width(width)
+        return [Strip(line) for line in console.render_lines(text, options, pad=False)]
+
+    # -- drawing -----------------------------------------------------------------
+
+    def render_line(self, y: int) -> Strip:
+        _, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.size.width
+        style: Style = self.rich_style
+        if index >= len(self._lines):
+            return Strip.blank(width, style)
+        return self._lines[index].apply_style(style).crop_extend(0, width, style)
+
+    # -- follow / new lines --------------------------------------------------------
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self.has_new_lines and self.is_vertical_scroll_end:
+            self._set_new_lines(False)
+
+    def _set_new_lines(self, value: bool) -> None:
+        if value != self.has_new_lines:
+            self.has_new_lines = value
+            if self._on_new_lines is not None:
+                self._on_new_lines(value)
