@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "tests.fixtures.livekit",
+    "tests.fixtures.listen",
     "tests.fixtures.audio",
     "tests.fixtures.calls",
     "tests.fixtures.anyreach",
