@@ -53,7 +53,7 @@ async def test_only_the_focused_call_is_heard_and_a_switch_moves_the_sound(
     try:
         router = AudioRouter(device)
         await wait_until_playing(device)
-        recorder = pulse_server.record()
+        recorder = await asyncio.to_thread(pulse_server.record)
         tone_feeders += [ToneFeeder(router.output_for("a"), A_HZ).start(),
                          ToneFeeder(router.output_for("b"), B_HZ).start()]
         router.focus("a")
@@ -98,7 +98,7 @@ async def test_nothing_is_heard_before_listening_is_turned_on(
     try:
         router = AudioRouter(device)
         await wait_until_playing(device)
-        recorder = pulse_server.record()
+        recorder = await asyncio.to_thread(pulse_server.record)
         assert router.listening is False
         tone_feeders += [ToneFeeder(router.output_for("a"), A_HZ).start(),
                          ToneFeeder(router.output_for("b"), B_HZ).start()]

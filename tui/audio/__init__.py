@@ -4,6 +4,8 @@
 ``AudioRouter`` hands each listen session an output and decides what is heard.
 """
 
+import logging
+
 from tui.audio.device import (
     DeviceInfo,
     NullDevice,
@@ -13,6 +15,10 @@ from tui.audio.device import (
     open_output_device,
 )
 from tui.audio.router import AudioRouter, SessionOutput
+
+# A library never prints logs itself: without the app's log file configured,
+# records are dropped rather than reaching the terminal via logging's last resort.
+logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
     "AudioRouter",

@@ -22,7 +22,7 @@ from typing import Any, Protocol
 
 import pyaudio
 
-from tui.audio.quiet import quiet_native_audio
+from tui.audio.quiet import install_native_error_handlers, native_stderr, quiet_native_audio
 
 log = logging.getLogger(__name__)
 
@@ -184,7 +184,15 @@ class PyAudioDevice:
         self.xruns = 0  # periods PortAudio reported as output underflow
         self.reopens = 0
         self.lost = False
-        self.name = self._open()  # raises DeviceError: open_output_device turns it into a notice
+        # PortAudio prints from its audio thread too (e.g. when the device dies), so fd 2
+        # stays off the terminal for as long as the device lives, not just while opening.
+        install_native_error_handlers()
+        native_stderr.acquire()
+        try:
+            self.name = self._open()  # raises DeviceError: open_output_device makes it a notice
+        except BaseException:
+            native_stderr.release()
+            raise
         self._watchdog = threading.Thread(target=self._watch, name="audio-watchdog", daemon=True)
         self._watchdog.start()
 
@@ -199,9 +207,14 @@ class PyAudioDevice:
         self._notices.add(listener)
 
     def close(self) -> None:
+        if self._closed.is_set():
+            return
         self._closed.set()
         with self._lock:
             self._teardown()
+        if self._watchdog is not threading.current_thread():
+            self._watchdog.join(timeout=5)
+        native_stderr.release()
 
     # -- the audio thread ---------------------------------------------------------------
 

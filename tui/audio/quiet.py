@@ -2,9 +2,10 @@
 
 Opening PortAudio probes JACK and every ALSA device, and those libraries print
 straight to file descriptor 2 ("ALSA lib ...", "jack server is not running").
-A terminal UI draws on that terminal, so while PortAudio opens we point fd 2 at
-the log file (or /dev/null), and we give ALSA and JACK error handlers that send
-their messages to ``logging`` instead of stderr.
+A terminal UI draws on that terminal, so while PortAudio is in use (an open
+device holds it for its whole life) fd 2 points at the log file (or
+/dev/null), and ALSA and JACK get error handlers that send their messages to
+``logging`` instead.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import ctypes
 import ctypes.util
 import logging
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,7 +32,6 @@ _JACK_HANDLER_TYPE = ctypes.CFUNCTYPE(None, ctypes.c_char_p)
 
 # Kept alive for the life of the process: the C libraries hold raw pointers to them.
 _installed: list[object] = []
-_fd2_lock = threading.Lock()
 
 
 def _alsa_message(
@@ -66,26 +67,53 @@ def install_native_error_handlers() -> None:
     _installed.append(True)
 
 
-@contextmanager
-def fd2_redirected() -> Iterator[None]:
-    """Point file descriptor 2 at the log file (or /dev/null) for the block.
+class _Fd2Redirect:
+    """Points file descriptor 2 at the log file (or /dev/null) while anyone holds it.
 
     Works on the descriptor, not ``sys.stderr``, because the noise comes from C
-    code.  A lock serialises nested or concurrent users (e.g. a reconnect
-    thread) so fd 2 is always restored to the real stderr.
+    code: ALSA and JACK while PortAudio opens, and PortAudio's own diagnostics
+    ("Expression ... failed") from its audio thread when a device dies, which
+    no handler can catch.  Reference-counted so nested and concurrent holders
+    (an open device, a reopen thread, ``devices`` listing) restore it exactly once.
     """
-    with _fd2_lock:
-        target = configured_log_file()
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
-        sink = os.open(str(target) if target else os.devnull, flags, 0o600)
-        saved = os.dup(2)
-        try:
-            os.dup2(sink, 2)
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            os.close(sink)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._holders = 0
+        self._saved: int | None = None
+
+    def acquire(self) -> None:
+        with self._lock:
+            if self._holders == 0:
+                target = configured_log_file()
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+                sink = os.open(str(target) if target else os.devnull, flags, 0o600)
+                sys.stderr.flush()
+                self._saved = os.dup(2)
+                os.dup2(sink, 2)
+                os.close(sink)
+            self._holders += 1
+
+    def release(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            if self._holders == 0 and self._saved is not None:
+                sys.stderr.flush()
+                os.dup2(self._saved, 2)
+                os.close(self._saved)
+                self._saved = None
+
+
+native_stderr = _Fd2Redirect()
+
+
+@contextmanager
+def fd2_redirected() -> Iterator[None]:
+    native_stderr.acquire()
+    try:
+        yield
+    finally:
+        native_stderr.release()
 
 
 @contextmanager
