@@ -15,7 +15,7 @@ import re
 import stat
 import sys
 import tomllib
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO, get_origin
@@ -70,14 +70,18 @@ CONFIG_FLAGS: tuple[ConfigFlag, ...] = (
 )
 
 
-def add_config_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    """Add --config and the setting flags every anyreach-tui command shares."""
+def add_config_arguments(
+    parser: argparse.ArgumentParser, flags: Collection[str] | None = None
+) -> argparse.ArgumentParser:
+    """Add --config and the shared setting flags (all, or only those named in ``flags``)."""
     group = parser.add_argument_group("configuration (flags override env, env overrides file)")
     group.add_argument(
         "--config", dest="config_path", type=Path, default=None, metavar="PATH",
         help=f"config file (default: {default_config_path()})",
     )
     for flag in CONFIG_FLAGS:
+        if flags is not None and flag.flag not in flags:
+            continue
         if flag.const is None:
             group.add_argument(flag.flag, dest=flag.dest, default=None, metavar=flag.metavar,
                                help=flag.help)

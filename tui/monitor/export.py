@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="md (Markdown, default) or jsonl")
     parser.add_argument("--output", "-o", type=Path, default=None, metavar="PATH",
                         help="file to write (default: standard output)")
-    add_config_arguments(parser)
+    add_config_arguments(parser, ("--transcripts-dir",))
     return parser
 
 

@@ -1,0 +1,166 @@
+"""``anyreach-tui tail`` as a real process against the API emulator and a real livekit-server."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.anyreach import UNUSED_LIVEKIT_URL
+from tests.fixtures.config import ConfigHome
+from tui.demo.calls import CallOptions, SimulatedCall
+from tui.demo.emulator import ApiEmulator
+from tui.demo.livekit_server import DEV_API_KEY, DEV_API_SECRET, LiveKitServer
+
+ROOT = Path(__file__).resolve().parents[1]
+PAYLOAD_FIELDS = {
+    "stateChange": {"state"},
+    "transcript": {"id", "role", "text", "final"},
+    "agentDisconnected": {"participant_identity"},
+    "error": {"message"},
+    "ended": set(),
+}
+
+
+async def start_tail(config_home: ConfigHome, emulator: ApiEmulator, *args: str,
+                     api_key: str | None = None) -> asyncio.subprocess.Process:
+    env = config_home.env(ANYREACH_API_URL=emulator.url,
+                          ANYREACH_API_KEY=api_key or emulator.admin_key)
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tui.cli", "tail", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=ROOT,
+    )
+
+
+async def next_event(process: asyncio.subprocess.Process, lines: list[dict]) -> dict:
+    assert process.stdout is not None
+    raw = await asyncio.wait_for(process.stdout.readline(), 60)
+    assert raw, "tail closed its output early"
+    record = json.loads(raw)
+    lines.append(record)
+    return record
+
+
+def check_line_shape(record: dict, conversation_id: str) -> None:
+    assert set(record) == {"ts", "conversation_id", "event"} | PAYLOAD_FIELDS[record["event"]]
+    assert record["conversation_id"] == conversation_id
+    assert record["ts"].endswith("Z")
+    assert datetime.fromisoformat(record["ts"].replace("Z", "+00:00")).utcoffset().seconds == 0
+
+
+@pytest.mark.timeout(150)
+async def test_full_call_produces_the_documented_lines_ending_with_ended(
+    config_home: ConfigHome, livekit_server: LiveKitServer
+) -> None:
+    async with ApiEmulator(livekit_server.url, livekit_server.api_key,
+                           livekit_server.api_secret) as emulator:
+        conversation = emulator.create_conversation(status="in_progress", room_name="tail-room")
+        tail = await start_tail(config_home, emulator, conversation.id)
+        lines: list[dict] = []
+        call: SimulatedCall | None = None
+        try:
+            # Listen first, so every segment of the call is heard from its start.
+            while True:
+                record = await next_event(tail, lines)
+                if record["event"] == "stateChange" and record["state"] == "connected":
+                    break
+            call = SimulatedCall(
+                livekit_server.url, livekit_server.api_key, livekit_server.api_secret,
+                "tail-room", CallOptions(scenario="support", mode="tone", max_lines=4,
+                                         time_scale=0.3),
+            )
+            await call.start()
+            await asyncio.wait_for(call.wait_ended(), 90)
+            emulator.set_status(conversation.id, "completed")
+            while lines[-1]["event"] != "ended":
+                await next_event(tail, lines)
+            returncode = await asyncio.wait_for(tail.wait(), 20)
+            assert tail.stdout is not None and tail.stderr is not None
+            rest = await tail.stdout.read()
+            stderr = (await tail.stderr.read()).decode()
+        finally:
+            if tail.returncode is None:
+                tail.kill()
+                await tail.wait()
+            if call is not None:
+                await call.stop()
+
+    assert returncode == 0, stderr
+    assert rest == b""  # nothing after "ended"
+    for record in lines:
+        check_line_shape(record, conversation.id)
+
+    events = [record["event"] for record in lines]
+    assert [r["state"] for r in lines if r["event"] == "stateChange"] == [
+        "connecting", "connected", "disconnected",
+    ]
+    assert events[:2] == ["stateChange", "stateChange"]
+    assert events[-3:] == ["agentDisconnected", "stateChange", "ended"]
+    assert events.count("ended") == 1 and "error" not in events
+    left = next(r for r in lines if r["event"] == "agentDisconnected")
+    assert left["participant_identity"] == call.options.agent_identity
+
+    finals = [r for r in lines if r["event"] == "transcript" and r["final"]]
+    sent = {s.segment_id: s for s in call.sent_segments if s.final}
+    assert len(finals) == len(sent) == 4  # every line of the script, each settled once
+    for record in finals:
+        segment = sent[record["id"]]
+        assert record["text"] == segment.text
+        assert record["role"] == {"agent": "agent", "caller": "user"}[segment.role]
+    # Interim updates come before their segment settles, never after.
+    for record in lines:
+        if record["event"] == "transcript" and not record["final"]:
+            settled_at = next(i for i, r in enumerate(lines)
+                              if r["event"] == "transcript" and r["final"]
+                              and r["id"] == record["id"])
+            assert lines.index(record) < settled_at
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("case", "code", "words"),
+    [("ended", 5, "not active"), ("unknown", 4, "does not exist"), ("bad key", 3, "401"),
+     ("no scope", 3, "403")],
+)
+async def test_api_refusals_exit_with_their_documented_codes(
+    config_home: ConfigHome, case: str, code: int, words: str
+) -> None:
+    async with ApiEmulator(UNUSED_LIVEKIT_URL, DEV_API_KEY, DEV_API_SECRET) as emulator:
+        conversation = emulator.create_conversation(status="completed")
+        key = {"bad key": "ak_not_a_real_key", "no scope": emulator.add_key(scopes=())}.get(case)
+        target = "conv_does_not_exist" if case == "unknown" else conversation.id
+        tail = await start_tail(config_home, emulator, target, api_key=key)
+        stdout, stderr = await asyncio.wait_for(tail.communicate(), 50)
+    assert tail.returncode == code
+    assert words in stderr.decode()
+    assert stdout == b""
+    assert (key or emulator.admin_key) not in stderr.decode()
+
+
+@pytest.mark.timeout(90)
+async def test_unreachable_room_exits_7_after_an_error_line(config_home: ConfigHome) -> None:
+    async with ApiEmulator(UNUSED_LIVEKIT_URL, DEV_API_KEY, DEV_API_SECRET) as emulator:
+        conversation = emulator.create_conversation(status="in_progress", room_name="nowhere")
+        tail = await start_tail(config_home, emulator, conversation.id)
+        stdout, stderr = await asyncio.wait_for(tail.communicate(), 80)
+    assert tail.returncode == 7, stderr.decode()
+    records = [json.loads(line) for line in stdout.decode().splitlines()]
+    assert [r["event"] for r in records] == [
+        "stateChange", "error", "stateChange", "ended",
+    ]
+    assert records[1]["message"] in stderr.decode()
+
+
+@pytest.mark.timeout(30)
+def test_missing_api_key_is_a_configuration_error(config_home: ConfigHome) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tui.cli", "tail", "conv_1"], capture_output=True, text=True,
+        env=config_home.env(), cwd=ROOT, timeout=25,
+    )
+    assert result.returncode == 2
+    assert "ANYREACH_API_KEY" in result.stderr
