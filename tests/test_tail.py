@@ -46,6 +46,13 @@ async def next_event(process: asyncio.subprocess.Process, lines: list[dict]) -> 
     return record
 
 
+async def wait_connected(process: asyncio.subprocess.Process, lines: list[dict]) -> None:
+    while True:
+        record = await next_event(process, lines)
+        if record["event"] == "stateChange" and record["state"] == "connected":
+            return
+
+
 def check_line_shape(record: dict, conversation_id: str) -> None:
     assert set(record) == {"ts", "conversation_id", "event"} | PAYLOAD_FIELDS[record["event"]]
     assert record["conversation_id"] == conversation_id
@@ -65,10 +72,7 @@ async def test_full_call_produces_the_documented_lines_ending_with_ended(
         call: SimulatedCall | None = None
         try:
             # Listen first, so every segment of the call is heard from its start.
-            while True:
-                record = await next_event(tail, lines)
-                if record["event"] == "stateChange" and record["state"] == "connected":
-                    break
+            await wait_connected(tail, lines)
             call = SimulatedCall(
                 livekit_server.url, livekit_server.api_key, livekit_server.api_secret,
                 "tail-room", CallOptions(scenario="support", mode="tone", max_lines=4,
@@ -164,3 +168,79 @@ def test_missing_api_key_is_a_configuration_error(config_home: ConfigHome) -> No
     )
     assert result.returncode == 2
     assert "ANYREACH_API_KEY" in result.stderr
+
+
+@pytest.mark.timeout(150)
+async def test_all_follows_every_active_call_and_new_ones_until_sigterm(
+    config_home: ConfigHome, livekit_server: LiveKitServer
+) -> None:
+    lk = livekit_server
+    async with ApiEmulator(lk.url, lk.api_key, lk.api_secret) as emulator:
+        first = emulator.create_conversation(status="in_progress", room_name="all-a")
+        env = config_home.env(ANYREACH_API_URL=emulator.url, ANYREACH_API_KEY=emulator.admin_key,
+                              ANYREACH_DISCOVERY__INTERVAL_S="0.5")
+        tail = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tui.cli", "tail", "--all", stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, env=env, cwd=ROOT,
+        )
+        lines: list[dict] = []
+        calls: list[SimulatedCall] = []
+        try:
+            connected: set[str] = set()
+            second = None
+            while len(connected) < 2:
+                record = await next_event(tail, lines)
+                if record["event"] == "stateChange" and record["state"] == "connected":
+                    connected.add(record["conversation_id"])
+                    if second is None:  # one that starts while tail runs is picked up too
+                        second = emulator.create_conversation(status="in_progress",
+                                                              room_name="all-b")
+            assert second is not None and connected == {first.id, second.id}
+            for room in ("all-a", "all-b"):
+                call = SimulatedCall(lk.url, lk.api_key, lk.api_secret, room,
+                                     CallOptions(mode="tone", max_lines=2, time_scale=0.3))
+                calls.append(call)
+                await call.start()
+            ended: set[str] = set()
+            while ended != {first.id, second.id}:
+                record = await next_event(tail, lines)
+                if record["event"] == "ended":
+                    ended.add(record["conversation_id"])
+            tail.terminate()
+            returncode = await asyncio.wait_for(tail.wait(), 20)
+        finally:
+            if tail.returncode is None:
+                tail.kill()
+                await tail.wait()
+            for call in calls:
+                await call.stop()
+
+    assert returncode == 0
+    for conversation_id, call in zip((first.id, second.id), calls, strict=True):
+        finals = {r["id"] for r in lines if r["conversation_id"] == conversation_id
+                  and r["event"] == "transcript" and r["final"]}
+        assert finals == {s.segment_id for s in call.sent_segments if s.final}
+
+
+@pytest.mark.timeout(90)
+async def test_sigterm_ends_the_session_and_exits_130(
+    config_home: ConfigHome, livekit_server: LiveKitServer
+) -> None:
+    lk = livekit_server
+    async with ApiEmulator(lk.url, lk.api_key, lk.api_secret) as emulator:
+        conversation = emulator.create_conversation(status="in_progress", room_name="term")
+        tail = await start_tail(config_home, emulator, conversation.id)
+        lines: list[dict] = []
+        try:
+            await wait_connected(tail, lines)
+            tail.terminate()
+            stdout, _ = await asyncio.wait_for(tail.communicate(), 20)
+        finally:
+            if tail.returncode is None:
+                tail.kill()
+                await tail.wait()
+    assert tail.returncode == 130
+    events = [r["event"] for r in lines] + [
+        json.loads(line)["event"] for line in stdout.decode().splitlines()
+    ]
+    assert events[-2:] == ["stateChange", "ended"]
