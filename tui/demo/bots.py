@@ -89,7 +89,8 @@ class Bot:
         self._on_joined = on_joined
         self.room: rtc.Room | None = None
         self.track_sid: str | None = None
-        self.joins = 0
+        self.joins = 0  # fresh joins (a new Room and token each time)
+        self.reconnects = 0  # times the rtc layer got the room back by itself
         # What this bot has noticed of others, so tests can check that a hidden
         # listener stayed invisible and silent.
         self.seen_identities: set[str] = set()
@@ -102,6 +103,11 @@ class Bot:
 
     def __repr__(self) -> str:  # never shows the API secret
         return f"<{type(self).__name__} {self.identity!r} room={self.room_name!r}>"
+
+    @property
+    def rejoins(self) -> int:
+        """How often the bot came back after losing the room, by either path."""
+        return max(self.joins - 1, 0) + self.reconnects
 
     @property
     def connected(self) -> bool:
@@ -216,11 +222,19 @@ class Bot:
         def on_disconnected(reason: object) -> None:
             lost.set()
 
+        def on_reconnecting() -> None:
+            # Hold the script while the rtc layer tries to get the room back.
+            self._connected.clear()
+
         def on_reconnected() -> None:
             # A full reconnect republishes the track under a new SID.
             for publication in room.local_participant.track_publications.values():
                 if publication.source == rtc.TrackSource.SOURCE_MICROPHONE:
                     self.track_sid = publication.sid
+            self.reconnects += 1
+            log.info("%r got the room back (reconnect #%d)", self, self.reconnects)
+            if self.room is room:
+                self._connected.set()
 
         def on_track_published(
             publication: rtc.RemoteTrackPublication, participant: rtc.RemoteParticipant
@@ -237,6 +251,7 @@ class Bot:
             reader.close()  # the bots never read what others send
 
         room.on("disconnected", on_disconnected)
+        room.on("reconnecting", on_reconnecting)
         room.on("reconnected", on_reconnected)
         room.on("participant_connected", self._note_participant)
         room.on("track_published", on_track_published)
@@ -303,7 +318,8 @@ class AgentBot(Bot):
     ) -> None:
         super().__init__(kind="agent", role="agent", **kwargs)  # type: ignore[arg-type]
         self.stream_transcription = stream_transcription
-        self.legacy_transcription = legacy_transcription
+        # an agent without text streams is an old agent: legacy packets are all it sends
+        self.legacy_transcription = legacy_transcription or not stream_transcription
         self._on_sent = on_sent or (lambda segment: None)
 
     async def transcribe_own_line(self, text: str, duration: float) -> None:
