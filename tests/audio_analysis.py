@@ -63,3 +63,40 @@ def onset(samples: np.ndarray, hz: float, *, threshold_db: float = -40.0,
         if band_db(samples[at:at + size], hz) > threshold_db:
             return at
     return None
+
+
+PRESENT_DB = -30.0  # test tones play at about -10 dBFS
+SILENT_DB = -70.0
+MARGIN_DB = 30.0
+CHECK_WINDOW = ms(50)
+
+
+def assert_only(samples: np.ndarray, start: int, end: int, heard: float, other: float,
+                clean_fraction: float = 1.0) -> None:
+    """In ``[start, end)`` the ``heard`` band plays and ``other`` stays >= 30 dB below it.
+
+    With ``clean_fraction`` < 1 (decoded network audio on a loaded machine) a few
+    windows may be disturbed: a dropout's click spreads energy into every band.
+    The other call is still never louder than the heard one in any window, and a
+    real leak of it would fail the fraction, since it would be in every window.
+    """
+    checked = windows(samples, start, end, CHECK_WINDOW)
+    assert len(checked) >= 5, "recording too short for the check"
+    clean = 0
+    for at, window in checked:
+        heard_db, other_db = band_db(window, heard), band_db(window, other)
+        if heard_db > PRESENT_DB and heard_db - other_db >= MARGIN_DB:
+            clean += 1
+        assert other_db < max(heard_db, SILENT_DB), (
+            f"{other:.0f} Hz ({other_db:.0f} dB) over {heard:.0f} Hz at {at / RATE:.3f}s")
+    assert clean >= clean_fraction * len(checked), (
+        f"{heard:.0f} Hz alone and present in only {clean} of {len(checked)} windows")
+
+
+def assert_silent(samples: np.ndarray, start: int, end: int, bands: tuple[float, ...]) -> None:
+    checked = windows(samples, start, end, CHECK_WINDOW)
+    assert len(checked) >= 5, "recording too short for the check"
+    for at, window in checked:
+        for hz in bands:
+            assert band_db(window, hz) < SILENT_DB, f"{hz:.0f} Hz heard at {at / RATE:.3f}s"
+        assert rms_dbfs(window) < SILENT_DB, f"noise at {at / RATE:.3f}s"

@@ -28,7 +28,10 @@ log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 48_000
 CHANNELS = 1
-PERIOD_SAMPLES = 480  # 10 ms: small enough for the 20-60 ms latency target
+# 20 ms periods: PortAudio's ALSA backend then keeps two of them queued (about 40 ms).
+# With 10 ms periods (20 ms queued) a Python callback that waits for the GIL behind
+# a busy event loop (decoding calls, drawing the UI) misses its deadline and clicks.
+PERIOD_SAMPLES = 960
 # The callback must have stopped for this long before we call the device lost.
 # Generous: a pulse-backed stream can pause about 2 s right after it opens.
 STALL_SECONDS = 5.0

@@ -64,9 +64,16 @@ class SessionOutput:
 
 
 class AudioRouter:
+    """Routes session outputs to the device.
+
+    ``prime_ms`` must exceed the device's period (20 ms) or every pull empties the
+    buffer; with the device's ~40 ms of queued audio the steady latency is about
+    40 + 30..80 ms, and ``limit_ms`` caps it when a sender's clock runs fast.
+    """
+
     def __init__(
         self, device: OutputDevice, *, mix: bool = False,
-        prime_ms: float = 20.0, limit_ms: float = 60.0,
+        prime_ms: float = 30.0, limit_ms: float = 80.0,
     ) -> None:
         self.device = device
         self._prime_ms, self._limit_ms = prime_ms, limit_ms
