@@ -11,6 +11,7 @@ short; every AudioStream and text stream reader is closed at teardown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 from collections.abc import Callable, Generator, Iterable
@@ -51,6 +52,8 @@ STATE_DISCONNECTED: SessionState = "disconnected"
 EVENT_NAMES = frozenset({"stateChange", "transcript", "agentDisconnected", "error", "ended"})
 _AGENT = rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
 _NATIVE_ATTEMPTS = 3  # the native layer retries a failed signal connection this many times
+SENDER_GRACE = 2.0  # s a transcript stream waits for news of its unknown sender
+END_DRAIN_SHARE = 0.2  # of end_timeout, spent letting open transcript streams finish
 _ids = itertools.count(1)
 
 
@@ -106,6 +109,7 @@ class ListenSession:
         self._stop_reason: str | None = None  # set when connecting must stop early
         self._stop = asyncio.Event()
         self._audio_ready: asyncio.Event = asyncio.Event()
+        self._participants_changed = asyncio.Event()
         self._awaiting_audio: set[str] = set()
         self._agents: set[str] = set()
         self._readers: dict[asyncio.Task[None], rtc.TextStreamReader] = {}
@@ -294,6 +298,8 @@ class ListenSession:
     def _on_participant_connected(self, participant: rtc.RemoteParticipant) -> None:
         if participant.kind == _AGENT:
             self._agents.add(participant.identity)
+        self._participants_changed.set()
+        self._participants_changed = asyncio.Event()
 
     def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
         if self._given_up:
@@ -374,6 +380,9 @@ class ListenSession:
         self, reader: rtc.TextStreamReader, participant_identity: str
     ) -> None:
         stream_id = reader.info.stream_id
+        # Data and signalling travel separately: a stream can beat the news of its
+        # sender joining, and the role depends on the sender's kind.
+        await self._wait_until_known(participant_identity)
         role = self._role_of(participant_identity)
         self._emit_transcripts(
             self._assembler.stream_opened(
@@ -392,6 +401,23 @@ class ListenSession:
             reader.close()
         self._emit_transcripts(
             self._assembler.stream_closed(stream_id, reader.info.attributes, broken=broken)
+        )
+
+    async def _wait_until_known(self, identity: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SENDER_GRACE
+        while not self._knows(identity) and not self._given_up:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return
+            changed = self._participants_changed
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(changed.wait(), remaining)
+
+    def _knows(self, identity: str) -> bool:
+        room = self._room
+        return identity in self._agents or (
+            room is not None and identity in room.remote_participants
         )
 
     def _on_legacy_transcription(
@@ -454,6 +480,10 @@ class ListenSession:
         if self._legacy_timer is not None:
             self._legacy_timer.cancel()
             self._legacy_timer = None
+        if self._readers:
+            # Words already sent (a final stream racing the agent's departure) are
+            # still in the pipe: let open streams finish briefly before settling.
+            await asyncio.wait(set(self._readers), timeout=self._end_timeout * END_DRAIN_SHARE)
         self._emit_transcripts(self._assembler.finish_all())
         self._given_up = True
         teardown = loop.create_task(self._teardown())

@@ -1,0 +1,222 @@
+"""A listen session on simulated calls (real livekit-server, real bots)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from tests.fixtures.listen import (
+    MakeSession,
+    RecordingOutput,
+    dominant_hz,
+    listener_token,
+    wait_for_level,
+)
+from tui.demo.calls import CallOptions, SimulatedCall
+from tui.demo.livekit_server import LiveKitServer
+from tui.listen import AgentDisconnected, Transcript
+
+# Short tone-mode calls: timing of the words is scaled down, the protocol is not.
+SHORT = {"mode": "tone", "time_scale": 0.25, "max_lines": 4}
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def expected_finals(call: SimulatedCall, channel: str = "stream") -> list[Transcript]:
+    return [
+        Transcript(s.segment_id, "agent" if s.role == "agent" else "user", s.text, True)
+        for s in call.sent_segments
+        if s.final and s.channel == channel
+    ]
+
+
+def expected_interims(call: SimulatedCall, channel: str = "stream") -> list[Transcript]:
+    return [
+        Transcript(s.segment_id, "agent" if s.role == "agent" else "user", s.text, False)
+        for s in call.sent_segments
+        if not s.final and s.channel == channel
+    ]
+
+
+async def test_full_call_states_transcripts_agent_leaving_and_end_in_order(
+    livekit_server: LiveKitServer, simulated_call, call_observer, listen_session: MakeSession
+) -> None:
+    room = "full-call"
+    # A plain subscriber's view: what the server really delivered (a bot that hangs
+    # up right after its last write can lose that write in transit).
+    observer = await call_observer(livekit_server, room)
+    output = RecordingOutput()
+    session, rec = listen_session(livekit_server.url, listener_token(livekit_server, room),
+                                  output=output)
+    assert session.get_state() == "idle"
+    await session.connect()  # empty room: resolves at once after joining
+    assert session.get_state() == "connected"
+    await session.start_audio()
+
+    call = await simulated_call(livekit_server, room, CallOptions(**SHORT, tone_hz=660.0))
+    await wait_for_level(session, above_dbfs=-30)  # the agent's tone reaches the meter
+    await call.wait_ended()
+    await rec.wait_until(lambda: "agentDisconnected" in rec.names())
+    await session.end()
+
+    # states, each change once, in order
+    assert rec.states == ["connecting", "connected", "disconnected"]
+    # transcripts: every update delivered, same ids and text, one final per segment
+    await asyncio.sleep(0)
+    delivered = delivered_finals(observer, "agent-ava")
+    assert sorted(rec.finals, key=_by_id) == sorted(delivered, key=_by_id)
+    assert [t.id for t in rec.finals] == [t.id for t in expected_finals(call)]
+    assert {t.role for t in rec.finals} == {"agent", "user"}
+    interims = [t for t in rec.transcripts if not t.final]
+    for sent in expected_interims(call):
+        assert sent in interims
+    for transcript in interims:  # no interim after its segment's final
+        final_at = rec.events.index(("transcript", Transcript(transcript.id, transcript.role,
+                                                              _final_text(rec, transcript.id),
+                                                              True)))
+        assert rec.events.index(("transcript", transcript)) < final_at
+    # the agent left: reported once, with its identity, after the last final
+    agent_left = [p for n, p in rec.events if n == "agentDisconnected"]
+    assert agent_left == [AgentDisconnected("agent-ava")]
+    names = rec.names()
+    assert names[-2:] == ["stateChange", "ended"] and names.count("ended") == 1
+    assert rec.errors == []
+    # audio: the agent's tone reached the output
+    heard = output.samples()
+    assert len(heard) > 48_000 // 2
+    assert dominant_hz(heard[-24_000:]) == pytest.approx(660.0, abs=10)
+
+
+def delivered_finals(observer, agent: str) -> list[Transcript]:
+    """One final per segment a plain subscriber saw: its final stream's text, or else the
+    newest text it got (what a listener settles on when the final never arrives)."""
+    texts: dict[str, tuple[str, str, bool]] = {}
+    for stream in observer.streams:
+        role = "agent" if stream.sender == agent else "user"
+        if stream.segment_id in texts and texts[stream.segment_id][2]:
+            continue
+        texts[stream.segment_id] = (role, stream.text, stream.final)
+    return [Transcript(sid, role, text, True) for sid, (role, text, _) in texts.items()]
+
+
+def _by_id(transcript: Transcript) -> str:
+    return transcript.id
+
+
+def _final_text(rec, segment_id: str) -> str:
+    return next(t.text for t in rec.finals if t.id == segment_id)
+
+
+async def test_connect_resolves_once_subscribed_to_audio_already_published(
+    livekit_server: LiveKitServer, simulated_call, listen_session: MakeSession
+) -> None:
+    room = "late-listener"
+    await simulated_call(livekit_server, room, CallOptions(mode="tone", tone_hz=500.0, loop=True))
+    session, rec = listen_session(livekit_server.url, listener_token(livekit_server, room))
+    await session.connect()
+    # both bots' microphones are subscribed and decoding when connect() returns
+    assert session._audio.track_count == 2
+    await wait_for_level(session, above_dbfs=-30)
+    await session.connect()  # connected: returns at once
+    assert rec.states == ["connecting", "connected"]
+
+
+@pytest.mark.parametrize(
+    ("stream", "legacy"),
+    [(True, False), (False, True), (True, True)],
+    ids=["streams-only", "legacy-only", "both"],
+)
+async def test_interim_and_final_rules_per_transcription_channel(
+    livekit_server: LiveKitServer,
+    simulated_call,
+    listen_session: MakeSession,
+    stream: bool,
+    legacy: bool,
+) -> None:
+    room = f"channels-{stream}-{legacy}"
+    session, rec = listen_session(livekit_server.url, listener_token(livekit_server, room))
+    await session.connect()
+    options = CallOptions(**SHORT, stream_transcription=stream, legacy_transcription=legacy)
+    call = await simulated_call(livekit_server, room, options)
+    await call.wait_ended()
+    await rec.wait_until(lambda: "agentDisconnected" in rec.names())
+    await asyncio.sleep(2.0)  # past the legacy hold, so held segments have been released
+    finals = rec.finals
+    # exactly one final per segment, never the same words twice
+    assert len({t.id for t in finals}) == len(finals)
+    assert len({(t.role, t.text) for t in finals}) == len(finals) == 4
+    channel = "stream" if stream else "legacy"
+    assert finals == expected_finals(call, channel)
+    legacy_ids = {s.segment_id for s in call.sent_segments if s.channel == "legacy"}
+    if stream:
+        assert legacy_ids.isdisjoint(t.id for t in rec.transcripts)
+    else:
+        assert legacy_ids
+    # interim text only ever grows into its final within a segment
+    for transcript in rec.transcripts:
+        final_text = _final_text(rec, transcript.id)
+        assert final_text.startswith(transcript.text)
+
+
+async def test_mute_and_start_audio_gate_the_output_not_the_meter(
+    livekit_server: LiveKitServer, simulated_call, listen_session: MakeSession
+) -> None:
+    room = "mute"
+    await simulated_call(livekit_server, room, CallOptions(mode="tone", tone_hz=700.0, loop=True))
+    output = RecordingOutput()
+    session, _ = listen_session(livekit_server.url, listener_token(livekit_server, room),
+                                output=output)
+    await session.connect()
+    await asyncio.sleep(0.5)
+    assert output.frames == []  # nothing before start_audio()
+    await session.start_audio()
+    await asyncio.sleep(0.5)
+    assert len(output.frames) > 10
+    session.mute()
+    assert session.is_muted() and output.flushes >= 1
+    count = len(output.frames)
+    mixed = session._audio.frames_mixed
+    await asyncio.sleep(0.5)
+    assert len(output.frames) == count  # muted: nothing more handed over
+    assert session._audio.frames_mixed > mixed + 10 and session.level.peak_dbfs > -30
+    session.unmute()
+    await asyncio.sleep(0.5)
+    assert len(output.frames) > count and not session.is_muted()
+    assert dominant_hz(output.samples()[-9600:]) == pytest.approx(700.0, abs=10)
+
+
+async def test_bots_never_see_the_listener_and_the_listener_cannot_publish(
+    livekit_server: LiveKitServer, simulated_call, listen_session: MakeSession
+) -> None:
+    room = "hidden"
+    call = await simulated_call(livekit_server, room, CallOptions(mode="tone", loop=True))
+    session, rec = listen_session(
+        livekit_server.url, listener_token(livekit_server, room, identity="quiet-listener")
+    )
+    await session.connect()
+    await rec.wait_until(lambda: len(rec.transcripts) >= 2)
+    # the listener's own room has no publish rights: an attempt is refused
+    local = session._room.local_participant
+    assert not local.permissions.can_publish and not local.permissions.can_publish_data
+    with pytest.raises(Exception):  # noqa: B017 - whichever error the SDK raises
+        await asyncio.wait_for(local.send_text("hello?", topic="lk.chat"), 5)
+    await asyncio.sleep(1.0)
+    for bot in (call.agent, call.caller):
+        assert "quiet-listener" not in bot.seen_identities
+        assert "quiet-listener" not in bot.seen_track_owners
+        assert "quiet-listener" not in bot.data_senders
+    listed = await _room_participants(livekit_server, room)
+    assert "agent-ava" in listed  # the server lists the bots ...
+    assert np.all([identity != "quiet-listener" or hidden for identity, hidden in
+                   listed.items()])  # ... and marks the listener hidden if it lists it at all
+
+
+async def _room_participants(server: LiveKitServer, room: str) -> dict[str, bool]:
+    from livekit import api
+
+    http = server.url.replace("ws://", "http://")
+    async with api.LiveKitAPI(http, server.api_key, server.api_secret) as lk:
+        response = await lk.room.list_participants(api.ListParticipantsRequest(room=room))
+    return {p.identity: bool(p.permission.hidden) for p in response.participants}
