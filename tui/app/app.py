@@ -268,7 +268,7 @@ class DashboardScreen(Screen[None]):
         elif where == "home":
             view.scroll_home(animate=False)
         else:
-            view.scroll_end(animate=False)
+            view.follow()
 
     def action_add(self) -> None:
         def added(conversation_id: str | None) -> None:
@@ -341,11 +341,11 @@ class DashboardApp(App[int]):
         self._quitting = True
         if self.monitor is not None:
             self.notice = "Ending sessions…"
-            self.run_worker(self._shutdown(), group="shutdown", exit_on_error=False)
+            self.run_worker(self._end_sessions_and_exit(), group="shutdown", exit_on_error=False)
         else:
             self.exit(0)
 
-    async def _shutdown(self) -> None:
+    async def _end_sessions_and_exit(self) -> None:
         try:
             if self.monitor is not None:
                 await self.monitor.aclose()

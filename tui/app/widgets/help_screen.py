@@ -18,7 +18,7 @@ def binding_rows(screen: Screen) -> list[tuple[str, str]]:
     by_action: dict[tuple[str, str], list[str]] = {}
     for key, bindings in screen._bindings.key_to_bindings.items():
         for binding in bindings:
-            if not binding.description:
+            if not binding.description or not binding.id:
                 continue
             entry = by_action.setdefault((binding.action, binding.description), [])
             display = screen.app.get_key_display(Binding(key, binding.action))

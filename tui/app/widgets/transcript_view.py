@@ -36,12 +36,18 @@ class TranscriptView(ScrollView, can_focus=False):
     TranscriptView {
         height: 1fr;
         scrollbar-size-vertical: 1;
+        /* Always reserve the scrollbar's column so the wrap width never depends on
+           whether the scrollbar is showing (it would re-wrap every line). */
+        scrollbar-gutter: stable;
         overflow-x: hidden;
         & > .transcript--time { color: $text-muted; }
         & > .transcript--agent { color: $primary; text-style: bold; }
         & > .transcript--user { color: $warning; text-style: bold; }
         & > .transcript--interim { text-style: italic; color: $text-muted; }
     }
+    /* While following the newest line the scrollbar says nothing useful; it shows
+       once the user scrolls up (and its thumb can then never lag behind new lines). */
+    TranscriptView.-following { scrollbar-visibility: hidden; }
     """
 
     def __init__(
@@ -59,6 +65,10 @@ class TranscriptView(ScrollView, can_focus=False):
         self._cache: dict[str, tuple[tuple[int, bool, int], list[Strip]]] = {}
         self._built: tuple[int, int] = (-1, -1)  # (transcript revision, width)
         self.has_new_lines = False
+        # Follow the newest line until the user scrolls up; scrolling back to the
+        # bottom (or `end`) follows again.
+        self._follow = True
+        self.add_class("-following")
 
     # -- building lines ------------------------------------------------------------
 
@@ -69,17 +79,31 @@ class TranscriptView(ScrollView, can_focus=False):
 
     def on_resize(self) -> None:
         self.rebuild()
+        if self._follow:
+            self.scroll_end(animate=False, x_axis=False, force=True)
 
     def _content_width(self) -> int:
-        return max(0, self.scrollable_content_region.width)
+        # The gutter is always reserved (scrollbar-gutter: stable), so this is exact
+        # even before the scrollbar first appears.
+        return max(0, self.size.width - self.styles.scrollbar_size_vertical)
 
     def rebuild(self) -> None:
-        """Bring the lines up to date with the model (cheap when nothing changed)."""
+        """Bring the lines up to date with the model and repaint (cheap if unchanged)."""
+        if self._ensure_lines():
+            if self._follow:
+                self.scroll_end(animate=False, x_axis=False, force=True)
+            self.refresh()
+
+    def _ensure_lines(self) -> bool:
+        """Re-wrap what changed since the last build; return whether anything did.
+
+        Also called from render_line, so a paint can never show lines older than the
+        model or wrapped for another width, whatever order resize and refresh come in.
+        """
         width = self._content_width()
         transcript = self.call.transcript
         if width <= 0 or self._built == (transcript.revision, width):
-            return
-        following = self.is_vertical_scroll_end or self.max_scroll_y == 0
+            return False
         previous_count = len(self._lines)
         lines: list[Strip] = []
         live_ids = set()
@@ -95,12 +119,11 @@ class TranscriptView(ScrollView, can_focus=False):
             del self._cache[stale]
         self._lines = lines
         self._built = (transcript.revision, width)
-        self.virtual_size = Size(width, len(lines))
-        if following:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
-        elif len(lines) != previous_count:
+        if self.virtual_size != Size(width, len(lines)):
+            self.virtual_size = Size(width, len(lines))
+        if not self._follow and len(lines) != previous_count:
             self._set_new_lines(True)
-        self.refresh()
+        return True
 
     def _render_segment(self, segment: Segment, width: int) -> list[Strip]:
         stamp = segment.first_seen.astimezone(self.display_tz).strftime("%H:%M:%S")
@@ -124,20 +147,41 @@ class TranscriptView(ScrollView, can_focus=False):
     # -- drawing -----------------------------------------------------------------
 
     def render_line(self, y: int) -> Strip:
-        _, scroll_y = self.scroll_offset
-        index = scroll_y + y
+        self._ensure_lines()
+        index = self._top_line() + y
         width = self.size.width
         style: Style = self.rich_style
         if index >= len(self._lines):
             return Strip.blank(width, style)
         return self._lines[index].apply_style(style).crop_extend(0, width, style)
 
+    def _top_line(self) -> int:
+        # While following, the newest lines are drawn whatever the scroll offset says:
+        # the offset catches up a refresh later, and drawing from it would flash stale
+        # (or, after a re-wrap to fewer lines, empty) lines in between.
+        bottom = max(0, len(self._lines) - self.size.height)
+        if self._follow:
+            return bottom
+        return min(self.scroll_offset.y, bottom)
+
     # -- follow / new lines --------------------------------------------------------
+
+    def follow(self) -> None:
+        """Jump to the newest line and keep following it."""
+        self._set_follow(True)
+        self._set_new_lines(False)
+        self.scroll_end(animate=False, x_axis=False, force=True)
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        if self.has_new_lines and self.is_vertical_scroll_end:
+        self._set_follow(round(new_value) >= self.max_scroll_y)
+        if self.has_new_lines and self._follow:
             self._set_new_lines(False)
+
+    def _set_follow(self, value: bool) -> None:
+        if value != self._follow:
+            self._follow = value
+            self.set_class(value, "-following")
 
     def _set_new_lines(self, value: bool) -> None:
         if value != self.has_new_lines:
