@@ -1,0 +1,188 @@
+"""Every key in the footer does what it says (Pilot, on a model fed with injected events)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.fixtures.app import make_app, screen_text, scripted_dashboard
+from tui.app.app import DashboardScreen
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def shown(app) -> list[str]:
+    screen = app.screen_stack[1]
+    assert isinstance(screen, DashboardScreen)
+    return [cid for cid, pane in screen.panes.items() if pane.display]
+
+
+async def test_listening_is_off_at_start_and_space_toggles_it() -> None:
+    app = make_app(scripted_dashboard(4))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.dashboard.focused_id == "conv_01"  # first pane focused automatically...
+        assert app.dashboard.heard_id is None  # ...but nobody is heard
+        assert "♪ heard" not in screen_text(app)
+        await pilot.press("space")
+        assert app.dashboard.heard_id == "conv_01"
+        assert "♪ heard" in screen_text(app)
+        assert "listening on" in screen_text(app)
+        await pilot.press("space")
+        assert app.dashboard.heard_id is None
+
+
+async def test_m_stops_listening_at_once() -> None:
+    app = make_app(scripted_dashboard(2))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("space", "m")
+        assert app.dashboard.listening is False
+        await pilot.press("m")  # idempotent
+        assert app.dashboard.listening is False
+
+
+async def test_focus_keys_move_between_panes_and_the_heard_call_follows() -> None:
+    app = make_app(scripted_dashboard(4))  # 2x2 at 120x40
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("space")
+        await pilot.press("right")
+        assert app.dashboard.heard_id == "conv_02"
+        await pilot.press("j")
+        assert app.dashboard.focused_id == "conv_04"
+        await pilot.press("h")
+        assert app.dashboard.focused_id == "conv_03"
+        await pilot.press("k")
+        assert app.dashboard.focused_id == "conv_01"
+        await pilot.press("3")
+        assert app.dashboard.focused_id == "conv_03"
+        await pilot.press("tab", "tab")
+        assert app.dashboard.focused_id == "conv_01"
+        await pilot.press("shift+tab")
+        assert app.dashboard.focused_id == "conv_04"
+        assert app.dashboard.heard_id == "conv_04"
+
+
+async def test_x_closes_the_focused_pane() -> None:
+    app = make_app(scripted_dashboard(3))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2", "x")
+        await pilot.pause()
+        assert [c.conversation_id for c in app.dashboard.calls] == ["conv_01", "conv_03"]
+        assert shown(app) == ["conv_01", "conv_03"]
+        assert app.dashboard.focused_id == "conv_03"
+
+
+async def test_a_adds_a_conversation_by_id_and_escape_cancels() -> None:
+    app = make_app(scripted_dashboard(1))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("a")
+        await pilot.press(*"conv_new", "enter")
+        await pilot.pause()
+        assert "conv_new" in app.dashboard
+        assert app.dashboard.focused_id == "conv_new"
+        assert shown(app) == ["conv_01", "conv_new"]
+        assert "Connecting…" in screen_text(app)
+        await pilot.press("a", "z", "escape")  # typed, then cancelled
+        await pilot.pause()
+        assert len(app.dashboard.calls) == 2
+
+
+async def test_slash_filters_by_caller_agent_or_words_and_escape_clears() -> None:
+    app = make_app(scripted_dashboard(4))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("slash", *"guest")
+        await pilot.pause(0.1)
+        assert shown(app) == ["conv_02"]
+        await pilot.press("enter")  # keep the filter, leave the input
+        await pilot.press("space")  # keys act on the dashboard again
+        assert app.dashboard.heard_id == "conv_02"
+        await pilot.press("escape")  # clears the filter
+        await pilot.pause(0.1)
+        assert shown(app) == ["conv_01", "conv_02", "conv_03", "conv_04"]
+        await pilot.press("slash", *"48213")  # words said
+        await pilot.pause(0.1)
+        assert shown(app) == ["conv_03"]
+        await pilot.press("escape")
+        await pilot.pause(0.1)
+        assert app.dashboard.filter_text == ""
+
+
+async def test_enter_zooms_and_escape_returns() -> None:
+    app = make_app(scripted_dashboard(4))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2", "enter")
+        await pilot.pause()
+        assert shown(app) == ["conv_02"]
+        await pilot.press("escape")
+        await pilot.pause()
+        assert len(shown(app)) == 4
+        await pilot.press("z")
+        await pilot.pause()
+        assert shown(app) == ["conv_02"]
+
+
+async def test_question_mark_opens_help_and_escape_or_question_mark_closes_it() -> None:
+    app = make_app(scripted_dashboard(1))
+    async with app.run_test(size=(120, 50)) as pilot:
+        await pilot.press("question_mark")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Wallboard" in text and "Focus pane 9" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)
+        await pilot.press("question_mark", "question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, DashboardScreen)
+
+
+async def test_wallboard_is_read_only_and_hides_chrome() -> None:
+    app = make_app(scripted_dashboard(4))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("space", "w")
+        await pilot.pause()
+        assert app.dashboard.wallboard and app.dashboard.heard_id is None
+        assert "Quit" not in screen_text(app)  # footer hidden
+        await pilot.press("space", "a", "slash")
+        await pilot.pause()
+        assert app.dashboard.listening is False
+        assert isinstance(app.screen, DashboardScreen)  # no prompt opened
+        await pilot.press("w")
+        assert not app.dashboard.wallboard
+
+
+async def test_scrolled_up_transcript_shows_a_new_lines_marker_until_end() -> None:
+    dashboard = scripted_dashboard(1)
+    call = dashboard.get("conv_01")
+    assert call is not None
+    for n in range(40):
+        call.add_transcript(f"old{n}", "user", f"earlier line {n}", True)
+    app = make_app(dashboard)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        assert "earlier line 39" in screen_text(app)
+        await pilot.press("pageup")
+        await pilot.pause()
+        call.add_transcript("fresh", "agent", "a brand new line", True)
+        await pilot.pause(0.2)
+        text = screen_text(app)
+        assert "new lines below" in text and "a brand new line" not in text
+        await pilot.press("end")
+        await pilot.pause(0.2)
+        text = screen_text(app)
+        assert "a brand new line" in text and "new lines below" not in text
+
+
+async def test_q_quits() -> None:
+    app = make_app(scripted_dashboard(2))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_value == 0
+
+
+async def test_quits_at_a_tiny_size() -> None:
+    app = make_app(scripted_dashboard(9))
+    async with app.run_test(size=(20, 5)) as pilot:
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_value == 0
