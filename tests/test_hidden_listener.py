@@ -18,10 +18,9 @@ from tui.demo.tts import SAMPLE_RATE, tone
 LISTENER = "hidden-listener"
 
 
-async def try_to_publish(room: rtc.Room) -> str:
-    """Every way a listener could make itself heard; what happened to each."""
+async def try_to_publish(room: rtc.Room, source: rtc.AudioSource) -> str:
+    """Every way a listener could make itself heard; what happened to its track."""
     outcomes = []
-    source = rtc.AudioSource(SAMPLE_RATE, 1)
     track = rtc.LocalAudioTrack.create_audio_track("sneaky", source)
     options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
     # The publish is left to finish natively (its own timeout is ~10 s) rather than
@@ -45,7 +44,6 @@ async def try_to_publish(room: rtc.Room) -> str:
     ):
         with contextlib.suppress(Exception):
             await asyncio.wait_for(attempt, 5)
-    await source.aclose()
     return outcomes[0]
 
 
@@ -57,8 +55,10 @@ async def test_hidden_subscribe_only_listener_is_invisible_and_mute(
     call = await simulated_call(livekit_server, "hidden-room", options)
     listener = CallObserver(livekit_server, "hidden-room", LISTENER)
     await listener.connect()
+    source = rtc.AudioSource(SAMPLE_RATE, 1)
     try:
-        outcome = await try_to_publish(listener.room)
+        assert listener.room is not None
+        outcome = await try_to_publish(listener.room, source)
         assert outcome in {"track refused", "track timed out"}
         await asyncio.wait_for(call.wait_ended(), 60)
         await asyncio.sleep(1.0)
@@ -77,6 +77,7 @@ async def test_hidden_subscribe_only_listener_is_invisible_and_mute(
             }
     finally:
         await listener.close()
+        await source.aclose()  # only once its room is gone
 
 
 @pytest.mark.timeout(60)
@@ -94,8 +95,9 @@ async def test_bots_do_notice_a_visible_publisher(
         .to_jwt()
     )
     await room.connect(livekit_server.url, token)
+    source = rtc.AudioSource(SAMPLE_RATE, 1)
     try:
-        assert await try_to_publish(room) == "track published"
+        assert await try_to_publish(room, source) == "track published"
         bots = (call.agent, call.caller)
         for _ in range(100):
             if all(
@@ -112,3 +114,4 @@ async def test_bots_do_notice_a_visible_publisher(
             assert "visible-guest" in bot.data_senders
     finally:
         await room.disconnect()
+        await source.aclose()

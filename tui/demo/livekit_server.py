@@ -11,6 +11,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -31,11 +32,27 @@ class LiveKitServerError(RuntimeError):
     """The server did not start or stopped unexpectedly."""
 
 
+# Below Linux's ephemeral range (32768-60999): a port the kernel hands out to outgoing
+# connections can be taken between picking it and the server binding it (or between
+# kill() and start()), and livekit-server binds its RTC TCP port on every address.
+_PORT_RANGE = (20000, 32767)
+
+
 def free_port(kind: int = socket.SOCK_STREAM) -> int:
-    """A port that is free on 127.0.0.1 right now (TCP or UDP)."""
-    with socket.socket(socket.AF_INET, kind) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port outside the ephemeral range that is free on every address right now."""
+    for _ in range(200):
+        port = random.randint(*_PORT_RANGE)
+        try:
+            if socket.has_ipv6:
+                with socket.socket(socket.AF_INET6, kind) as sock:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+                    sock.bind(("::", port))  # dual stack: free on IPv4 and IPv6 alike
+            with socket.socket(socket.AF_INET, kind) as sock:
+                sock.bind(("0.0.0.0", port))
+            return port
+        except OSError:
+            continue
+    raise LiveKitServerError("no free port found")
 
 
 @dataclass
