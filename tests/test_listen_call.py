@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import numpy as np
 import pytest
+from livekit import rtc
+from livekit.rtc.participant import PublishTrackError
 
 from tests.fixtures.listen import (
     MakeSession,
@@ -101,6 +104,17 @@ def delivered_finals(observer, agent: str) -> list[Transcript]:
     return [Transcript(sid, role, text, True) for sid, (role, text, _) in texts.items()]
 
 
+def delivered_legacy_finals(observer, agent: str) -> list[Transcript]:
+    """The same for legacy packets (each carries the segment's whole text so far)."""
+    texts: dict[str, tuple[str, str, bool]] = {}
+    for packet in observer.legacy:
+        role = "agent" if packet.participant == agent else "user"
+        if packet.segment_id in texts and texts[packet.segment_id][2]:
+            continue
+        texts[packet.segment_id] = (role, packet.text, packet.final)
+    return [Transcript(sid, role, text, True) for sid, (role, text, _) in texts.items()]
+
+
 def _by_id(transcript: Transcript) -> str:
     return transcript.id
 
@@ -116,8 +130,15 @@ async def test_connect_resolves_once_subscribed_to_audio_already_published(
     await simulated_call(livekit_server, room, CallOptions(mode="tone", tone_hz=500.0, loop=True))
     session, rec = listen_session(livekit_server.url, listener_token(livekit_server, room))
     await session.connect()
-    # both bots' microphones are subscribed and decoding when connect() returns
-    assert session._audio.track_count == 2
+    # every microphone published when the listener joined is subscribed and decoding
+    published = [
+        publication
+        for participant in session._room.remote_participants.values()
+        for publication in participant.track_publications.values()
+        if publication.kind == rtc.TrackKind.KIND_AUDIO
+    ]
+    assert published and all(publication.subscribed for publication in published)
+    assert session._audio.track_count == len(published)
     await wait_for_level(session, above_dbfs=-30)
     await session.connect()  # connected: returns at once
     assert rec.states == ["connecting", "connected"]
@@ -131,11 +152,13 @@ async def test_connect_resolves_once_subscribed_to_audio_already_published(
 async def test_interim_and_final_rules_per_transcription_channel(
     livekit_server: LiveKitServer,
     simulated_call,
+    call_observer,
     listen_session: MakeSession,
     stream: bool,
     legacy: bool,
 ) -> None:
     room = f"channels-{stream}-{legacy}"
+    observer = await call_observer(livekit_server, room)
     session, rec = listen_session(livekit_server.url, listener_token(livekit_server, room))
     await session.connect()
     options = CallOptions(**SHORT, stream_transcription=stream, legacy_transcription=legacy)
@@ -148,7 +171,12 @@ async def test_interim_and_final_rules_per_transcription_channel(
     assert len({t.id for t in finals}) == len(finals)
     assert len({(t.role, t.text) for t in finals}) == len(finals) == 4
     channel = "stream" if stream else "legacy"
-    assert finals == expected_finals(call, channel)
+    assert [t.id for t in finals] == [t.id for t in expected_finals(call, channel)]
+    delivered = (
+        delivered_finals(observer, "agent-ava") if stream
+        else delivered_legacy_finals(observer, "agent-ava")
+    )
+    assert sorted(finals, key=_by_id) == sorted(delivered, key=_by_id)
     legacy_ids = {s.segment_id for s in call.sent_segments if s.channel == "legacy"}
     if stream:
         assert legacy_ids.isdisjoint(t.id for t in rec.transcripts)
@@ -200,7 +228,13 @@ async def test_bots_never_see_the_listener_and_the_listener_cannot_publish(
     # the listener's own room has no publish rights: an attempt is refused
     local = session._room.local_participant
     assert not local.permissions.can_publish and not local.permissions.can_publish_data
-    with pytest.raises(Exception):  # noqa: B017 - whichever error the SDK raises
+    source = rtc.AudioSource(48_000, 1)
+    track = rtc.LocalAudioTrack.create_audio_track("sneaky-mic", source)
+    with pytest.raises((PublishTrackError, TimeoutError)):
+        await asyncio.wait_for(local.publish_track(track), 5)
+    await source.aclose()
+    # data is dropped by the server (no error locally): the bots must never get it
+    with contextlib.suppress(Exception):
         await asyncio.wait_for(local.send_text("hello?", topic="lk.chat"), 5)
     await asyncio.sleep(1.0)
     for bot in (call.agent, call.caller):
