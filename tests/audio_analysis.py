@@ -52,18 +52,22 @@ def windows(samples: np.ndarray, start: int, end: int, size: int) -> list[tuple[
 
 
 def onset(samples: np.ndarray, hz: float, *, threshold_db: float = -40.0,
-          start: int = 0, step: int = ms(5)) -> int | None:
+          start: int = 0, step: int = ms(5), sustain: int = 0) -> int | None:
     """First sample offset (>= start) where the ``hz`` band rises above ``threshold_db``.
 
     Scans 10 ms windows every ``step`` samples; returns the start of the first
-    window over the threshold, so it is accurate to about ``step``.
+    window over the threshold, so it is accurate to about ``step``.  With
+    ``sustain`` the band must also stay above it for that many samples: a click
+    spreads energy into every band for a moment, a tone stays.
     """
     size = ms(10)
-    for at in range(max(start, 0), samples.size - size + 1, step):
-        if band_db(samples[at:at + size], hz) > threshold_db:
-            return at
+    starts = list(range(max(start, 0), samples.size - size + 1, step))
+    above = [band_db(samples[at:at + size], hz) > threshold_db for at in starts]
+    run = max(1, sustain // step)
+    for i in range(len(starts) - run + 1):
+        if all(above[i:i + run]):
+            return starts[i]
     return None
-
 
 PRESENT_DB = -30.0  # test tones play at about -10 dBFS
 SILENT_DB = -70.0

@@ -21,9 +21,11 @@ from tui.demo.livekit_server import LiveKitServer
 
 TONES = {"call-a": 440.0, "call-b": 1000.0}
 SETTLE = ms(500)
-# Bots, sessions and the audio callback share one process and two busy cores: allow
-# the odd 50 ms window disturbed by a dropout's click, never the wrong call on top.
-CLEAN = 0.8
+# Bots, sessions and the audio callback share one process and two busy cores (load 7
+# seen): windows disturbed by a dropout's click are allowed (up to 40%), the wrong call
+# on top never is; a real leak of the other call would be in every window.
+CLEAN = 0.6
+SUSTAIN = ms(100)  # an onset is a tone that lasts, not a click's splatter
 
 
 @pytest.mark.timeout(120)
@@ -74,15 +76,20 @@ async def test_two_tone_calls_only_the_focused_one_is_heard(
         router.close()
         device.close()
 
-    a_onset = onset(samples, TONES["call-a"])
+    a_onset = onset(samples, TONES["call-a"], sustain=SUSTAIN)
     assert a_onset is not None, "the focused call was never heard"
     assert a_onset >= ms(400), "something played before listening was turned on"
     assert_silent(samples, 0, a_onset - ms(10), tuple(TONES.values()))
 
-    def at(t: float) -> int:  # router calls placed on the recording, aligned on A's onset
-        return a_onset + round((t - t_listen) * 48000)
-
     a_hz, b_hz = TONES["call-a"], TONES["call-b"]
-    assert_only(samples, a_onset + ms(20), at(t_focus_b), a_hz, b_hz, CLEAN)
-    assert_only(samples, at(t_focus_b) + SETTLE, at(t_off), b_hz, a_hz, CLEAN)
-    assert_silent(samples, at(t_off) + SETTLE, at(t_end) - ms(100), (a_hz, b_hz))
+    b_onset = onset(samples, b_hz, start=a_onset, sustain=SUSTAIN)
+    assert b_onset is not None, "after focus(B), B was never heard"
+    # Each segment is placed from the onset nearest to it: decoded audio may start a
+    # little late after set_listening(True), which must not shift the later checks.
+    assert_only(samples, a_onset + ms(20), b_onset - ms(10), a_hz, b_hz, CLEAN)
+    # Loose order check: B came within 500 ms of focus(B), counted from A's onset.
+    assert b_onset - a_onset <= round((t_focus_b - t_listen + 0.5) * 48000)
+    off_at = b_onset + round((t_off - t_focus_b) * 48000)
+    assert_only(samples, b_onset + SETTLE, off_at, b_hz, a_hz, CLEAN)
+    assert_silent(samples, off_at + SETTLE, off_at + round((t_end - t_off - 0.1) * 48000),
+                  (a_hz, b_hz))
