@@ -104,7 +104,10 @@ async def test_full_call_produces_the_documented_lines_ending_with_ended(
         "connecting", "connected", "disconnected",
     ]
     assert events[:2] == ["stateChange", "stateChange"]
-    assert events[-3:] == ["agentDisconnected", "stateChange", "ended"]
+    assert events[-2:] == ["stateChange", "ended"]
+    # The agent's leaving ends the call; only segments settling at teardown may follow it.
+    left_at = events.index("agentDisconnected")
+    assert set(events[left_at + 1 : -2]) <= {"transcript"}
     assert events.count("ended") == 1 and "error" not in events
     left = next(r for r in lines if r["event"] == "agentDisconnected")
     assert left["participant_identity"] == call.options.agent_identity
@@ -244,3 +247,50 @@ async def test_sigterm_ends_the_session_and_exits_130(
         json.loads(line)["event"] for line in stdout.decode().splitlines()
     ]
     assert events[-2:] == ["stateChange", "ended"]
+
+
+@pytest.mark.timeout(180)
+async def test_server_crash_mid_call_rejoins_without_repeating_a_segment(
+    config_home: ConfigHome, livekit_server: LiveKitServer
+) -> None:
+    lk = livekit_server
+    async with ApiEmulator(lk.url, lk.api_key, lk.api_secret) as emulator:
+        conversation = emulator.create_conversation(status="in_progress", room_name="crash")
+        tail = await start_tail(config_home, emulator, conversation.id)
+        lines: list[dict] = []
+        call = None
+        try:
+            await wait_connected(tail, lines)
+            call = SimulatedCall(lk.url, lk.api_key, lk.api_secret, "crash",
+                                 CallOptions(mode="tone", max_lines=6, time_scale=0.3))
+            await call.start()
+            while not any(r["event"] == "transcript" and r["final"] for r in lines):
+                await next_event(tail, lines)
+            mints_before = len(emulator.minted)
+            await asyncio.to_thread(lk.kill)
+            await asyncio.to_thread(lk.start)
+            await asyncio.wait_for(call.wait_ended(), 120)
+            while lines[-1]["event"] != "ended":
+                await next_event(tail, lines)
+            returncode = await asyncio.wait_for(tail.wait(), 20)
+        finally:
+            if tail.returncode is None:
+                tail.kill()
+                await tail.wait()
+            if call is not None:
+                await call.stop()
+
+    assert returncode == 0
+    # LiveKit's own resume usually heals a quick restart with the same token;
+    # a longer outage makes tail mint a fresh one.  Either way the stream goes on.
+    assert len(emulator.minted) >= mints_before
+    states = [r["state"] for r in lines if r["event"] == "stateChange"]
+    summary = [(r["event"], r.get("state") or r.get("id")) for r in lines
+               if r["event"] != "transcript" or r["final"]]
+    assert states.count("connected") >= 2 and states[-1] == "disconnected", summary
+    assert [r["event"] for r in lines].count("ended") == 1
+    finals = [r["id"] for r in lines if r["event"] == "transcript" and r["final"]]
+    assert len(finals) == len(set(finals))
+    # Segments settled after the rejoin arrived too.
+    last_connected = max(i for i, r in enumerate(lines) if r.get("state") == "connected")
+    assert any(r["event"] == "transcript" and r["final"] for r in lines[last_connected:])

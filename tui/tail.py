@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -67,6 +68,7 @@ TAIL_FLAGS = ("--api-url", "--org-id", "--device", "--no-audio", "--log-level")
 RECONNECT_FOR_S = 60.0
 RECONNECT_DELAYS_S = (0.5, 1.0, 2.0, 4.0, 8.0)
 END_GRACE_S = 3.5
+PROBE_INTERVAL_S = 3.0
 # C1 control characters (U+0080-U+009F) act as escape sequences on some terminals;
 # json.dumps escapes C0 controls but leaves these raw.
 _C1_CONTROLS = re.compile("[\u007f-\u009f]")
@@ -145,6 +147,9 @@ class CallFollower:
         self.output = output
         self._on_connected = on_connected
         self._settled: set[str] = set()
+        # Set when the API says the call is over (checked only when in doubt, see below).
+        self._call_over = asyncio.Event()
+        self._probe: asyncio.Task[None] | None = None
 
     async def run(self) -> int:
         """EXIT_OK when the call ended, EXIT_INTERRUPTED when stopped; raises on failure.
@@ -152,6 +157,13 @@ class CallFollower:
         ``AnyreachError`` from the first token request propagates (the caller
         maps it); a first connection that fails raises ``TailFailure(EXIT_NO_ROOM)``.
         """
+        try:
+            return await self._follow()
+        finally:
+            if self._probe is not None:
+                self._probe.cancel()
+
+    async def _follow(self) -> int:
         loop = asyncio.get_running_loop()
         grant = await self.client.listener_token(self.conversation_id)
         joined_once = False
@@ -169,8 +181,8 @@ class CallFollower:
                     self._on_connected()
                 if self.output is not None:
                     await session.start_audio()
-                await _first_of(attempt.agent_left, attempt.lost, self.stop)
-                if attempt.agent_left.is_set() or self.stop.is_set():
+                await _first_of(attempt.agent_left, attempt.lost, self.stop, self._call_over)
+                if attempt.agent_left.is_set() or self.stop.is_set() or self._call_over.is_set():
                     await self._end(session)
                     return EXIT_INTERRUPTED if self.stop.is_set() else EXIT_OK
             elif not joined_once:
@@ -234,7 +246,12 @@ class CallFollower:
         def on_agent_left(event: AgentDisconnected) -> None:
             self.out.write(cid, "agentDisconnected",
                            participant_identity=event.participant_identity)
-            attempt.agent_left.set()
+            if session.get_state() == "connected":
+                attempt.agent_left.set()
+            else:
+                # While LiveKit resumes after a server crash it reports everyone as
+                # gone, though the agent rejoins: ask the API instead of ending here.
+                self._start_probe()
 
         def on_error(error: SessionError) -> None:
             self.out.write(cid, "error", message=error.message)
@@ -246,6 +263,22 @@ class CallFollower:
         return (session.on("stateChange", on_state).on("transcript", on_transcript)
                 .on("agentDisconnected", on_agent_left).on("error", on_error)
                 .on("ended", on_ended))
+
+    def _start_probe(self) -> None:
+        if self._probe is None:
+            self._probe = asyncio.get_running_loop().create_task(self._probe_until_over())
+
+    async def _probe_until_over(self) -> None:
+        """Ask the API now and then whether the call is still active."""
+        while True:
+            await asyncio.sleep(PROBE_INTERVAL_S)
+            try:
+                await self.client.listener_token(self.conversation_id)
+            except ConversationNotActive:
+                self._call_over.set()
+                return
+            except AnyreachError as error:  # not a verdict on the call: ask again later
+                log.info("tail: checking %s failed: %s", self.conversation_id, error.message)
 
     async def _end(self, session: Any) -> None:
         await session.end()
@@ -406,12 +439,32 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
          stderr: TextIO | None = None) -> int:
-    stdout = stdout or sys.stdout
-    stderr = stderr or sys.stderr
+    """Run ``anyreach-tui tail``; returns the exit status.
+
+    As the real command (no ``stdout`` given) the process ends here with
+    ``os._exit`` once everything is flushed: LiveKit's native runtime can still
+    be finishing a failed connection attempt while the interpreter shuts down,
+    and then panics and aborts the process, replacing the documented exit
+    status with SIGABRT.  Pass ``stdout`` to run it in-process and get the status.
+    """
+    code = _main(argv, stdout or sys.stdout, stderr or sys.stderr)
+    if stdout is None:
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(code)
+    return code
+
+
+def _main(argv: Sequence[str] | None, stdout: TextIO, stderr: TextIO) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
-    if args.all and args.audio:
-        parser.error("--audio plays one call: give a CONVERSATION_ID instead of --all")
+    try:
+        args = parser.parse_args(argv)
+        if args.all and args.audio:
+            parser.error("--audio plays one call: give a CONVERSATION_ID instead of --all")
+    except SystemExit as exit_:  # argparse: bad arguments, or --help
+        return int(exit_.code or 0)
     settings = settings_or_report(args, stderr)
     if settings is None:
         return EXIT_BAD_CONFIG
