@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 from livekit import rtc
 
 from tests.fixtures.calls import CallObserver
+from tui.demo.bot_process import BotProcess, CallSpec
 from tui.demo.bots import SentSegment
 from tui.demo.calls import CallOptions, SimulatedCall
 from tui.demo.livekit_server import LiveKitServer
@@ -53,6 +55,7 @@ def check_streams(observer: CallObserver, sent: list[SentSegment]) -> None:
     roles = {"agent": AGENT, "caller": CALLER}
     received = observer.streams
     for stream in received:
+        assert stream.error is None, stream
         assert SEGMENT_ID.match(stream.segment_id), stream
         assert stream.header.get("lk.transcription_final") in {"true", "false"}
         assert stream.attributes.get("lk.transcribed_track_id", "").startswith("TR_")
@@ -273,3 +276,34 @@ async def test_bots_rejoin_and_carry_on_after_the_server_restarts(
         assert not call.ended  # the script carried on
     finally:
         await observer.close()
+
+
+@pytest.mark.timeout(90)
+async def test_bot_process_runs_calls_in_another_process(
+    livekit_server: LiveKitServer, call_observer
+) -> None:
+    observer = await call_observer(livekit_server, "proc-room-1")
+    specs = [
+        CallSpec(f"proc-room-{n}", CallOptions(mode="tone", tone_hz=700.0, max_lines=2,
+                                               time_scale=0.3),
+                 caller_identity=f"+1555123000{n}")
+        for n in (1, 2)
+    ]
+    bots = BotProcess(livekit_server.url, livekit_server.api_key, livekit_server.api_secret, specs)
+    with bots:
+        ready = await bots.wait_ready_async()
+        assert ready["rooms"] == ["proc-room-1", "proc-room-2"]
+        assert bots.pid != os.getpid() and bots.running()
+        await asyncio.to_thread(bots.wait_for, lambda m: m["event"] == "done", 60)
+        pid = bots.pid
+    assert pid is not None and not bots.running()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+    await asyncio.sleep(1.0)
+    assert band_fraction(observer.samples(AGENT)[: SAMPLE_RATE], 680, 720) > 0.9
+    finals = [(room, s) for room, s in bots.sent_segments if s.final]
+    assert {room for room, _ in finals} == {"proc-room-1", "proc-room-2"}
+    room_one = [s for room, s in bots.sent_segments if room == "proc-room-1"]
+    check_streams(observer, room_one)
+    assert "api_secret" not in repr(bots) and livekit_server.api_secret not in repr(bots)

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 EventName = Literal["agent_joined", "caller_joined", "ended", "agent_left"]
 # How long the caller stays after the agent has hung up at the end of a script.
 CALLER_LINGER = 1.0
+# A participant that disconnects right after closing a text stream can lose its tail
+# in flight; receivers then see the stream aborted.  Real agents never hang up that fast.
+HANGUP_GRACE = 1.0
 JOIN_TIMEOUT = 30.0
 
 __all__ = ["CallOptions", "SentSegment", "SimulatedCall"]
@@ -66,6 +69,7 @@ class SimulatedCall:
         *,
         caller_identity: str = "+15551230001",
         on_event: Callable[[str, SimulatedCall], object] | None = None,
+        on_segment: Callable[[SentSegment], None] | None = None,
     ) -> None:
         self.room_name = room_name
         self.options = options or CallOptions()
@@ -83,7 +87,7 @@ class SimulatedCall:
             display_name="Anyreach Agent",
             stream_transcription=self.options.stream_transcription,
             legacy_transcription=self.options.legacy_transcription,
-            on_sent=self.sent_segments.append,
+            on_sent=self._record_segment,
             on_joined=lambda bot: self._emit("agent_joined"),
         )
         self.caller = Bot(
@@ -97,6 +101,7 @@ class SimulatedCall:
             role="caller",
             on_joined=lambda bot: self._emit("caller_joined"),
         )
+        self._on_segment = on_segment
         self._ended = asyncio.Event()
         self._script_task: asyncio.Task[None] | None = None
         self._tone_task: asyncio.Task[None] | None = None
@@ -135,6 +140,14 @@ class SimulatedCall:
         await asyncio.gather(self._agent_leaves(), self.caller.leave())
         self._ended.set()
 
+    def _record_segment(self, segment: SentSegment) -> None:
+        self.sent_segments.append(segment)
+        if self._on_segment is not None:
+            try:
+                self._on_segment(segment)
+            except Exception:
+                log.exception("%r: on_segment handler failed", self)
+
     def _emit(self, name: EventName) -> None:
         self.events.append(name)
         if self._on_event is None:
@@ -169,6 +182,8 @@ class SimulatedCall:
                 await self._play_lines(self._script_lines())
                 if self._agent_left or not self.options.loop:
                     break
+            # let the last transcript leave the data channel before hanging up
+            await asyncio.sleep(HANGUP_GRACE)
             await self._agent_leaves()
             self._finish()
             await asyncio.sleep(CALLER_LINGER)
