@@ -120,6 +120,9 @@ class CallController:
         output = self.router.output_for(self.conversation_id) if self.router else None
         session = self.session_factory(grant.url, grant.token, output=output)
         self.session = session
+        set_level_source = getattr(self.router, "set_level_source", None)
+        if set_level_source is not None:
+            set_level_source(self.conversation_id, lambda: session.level)
         self._wire(session)
         self.call.set_state("connecting")
         try:

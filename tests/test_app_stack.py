@@ -1,0 +1,144 @@
+"""The dashboard against the real stack: livekit-server, API emulator, simulated calls,
+real listen sessions, the real audio router (and PulseAudio, recorded, for routing)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+import pytest
+
+from tests.audio_analysis import assert_only, ms, onset
+from tests.fixtures.anyreach import StackFactory
+from tests.fixtures.app import screen_text
+from tests.fixtures.audio import PulseServer, wait_until_playing
+from tui.anyreach import AnyreachClient
+from tui.app.app import DashboardApp
+from tui.audio import AudioRouter, PyAudioDevice, open_output_device
+from tui.demo.calls import CallOptions
+from tui.monitor.controller import Monitor
+from tui.monitor.model import Dashboard
+
+pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+
+A_HZ, B_HZ = 440.0, 1000.0
+CLEAN = 0.6
+SUSTAIN = ms(100)
+
+
+async def until(
+    predicate: Callable[[], bool], within: float, what: str, dashboard: Dashboard | None = None
+) -> None:
+    try:
+        async with asyncio.timeout(within):
+            while not predicate():  # noqa: ASYNC110  (state owned by other components)
+                await asyncio.sleep(0.05)
+    except TimeoutError:
+        badges = [c.badge.text for c in dashboard.calls] if dashboard else []
+        raise AssertionError(f"never happened: {what} {badges}") from None
+
+
+@pytest.mark.timeout(120)
+async def test_panes_show_live_and_transcripts_and_q_ends_every_session(
+    demo_stack: StackFactory,
+) -> None:
+    stack = await demo_stack(calls=0)
+    options = CallOptions(mode="tone", loop=True, time_scale=0.3)
+    entries = [stack.start_call("support", channel="webrtc", options=options) for _ in range(2)]
+    client = AnyreachClient(stack.api_url, stack.api_key)
+    dashboard = Dashboard()
+    router = AudioRouter(open_output_device(None, no_audio=True))
+    monitor = Monitor(dashboard, client, router)
+    # Open panes once the calls are in progress (waiting for a room is the live-data work).
+    await until(lambda: all(e.status == "in_progress" for e in entries), 30, "calls in progress")
+    for entry in entries:
+        dashboard.add_call(entry.conversation_id)
+    app = DashboardApp(dashboard, monitor)
+    try:
+        async with app.run_test(size=(160, 40)) as pilot:
+            await until(
+                lambda: all(c.is_live for c in dashboard.calls), 30, "both calls LIVE", dashboard
+            )
+            await pilot.pause(0.1)
+            assert screen_text(app).count("LIVE") == 2  # once per pane, nowhere else
+
+            def some_sent_text_on_screen() -> bool:
+                text = screen_text(app)
+                return all(
+                    any(seg.text[:20] in text for seg in entry.call.sent_segments if seg.final)
+                    for entry in entries
+                    if entry.call is not None
+                )
+
+            await until(some_sent_text_on_screen, 40, "each call's transcript on screen")
+            sessions = [c.session for c in monitor.controllers.values()]
+            assert len(sessions) == 2 and all(s is not None for s in sessions)
+            await pilot.press("q")
+            await until(lambda: not app.is_running, 10, "the app exits after q")
+        assert app.return_value == 0
+        assert all(s.get_state() == "disconnected" for s in sessions if s is not None)
+    finally:
+        router.close()
+        await client.aclose()
+
+
+@pytest.mark.timeout(150)
+async def test_with_listening_on_moving_focus_moves_what_is_heard(
+    demo_stack: StackFactory, pulse_server: PulseServer,
+) -> None:
+    stack = await demo_stack(calls=0)
+    entries = [
+        stack.start_call("support", channel="webrtc",
+                         options=CallOptions(mode="tone", tone_hz=hz, loop=True))
+        for hz in (A_HZ, B_HZ)
+    ]
+    client = AnyreachClient(stack.api_url, stack.api_key)
+    device = open_output_device(None)
+    assert isinstance(device, PyAudioDevice), device.notice
+    router = AudioRouter(device)
+    dashboard = Dashboard()
+    monitor = Monitor(dashboard, client, router)
+    # Open panes once the calls are in progress (waiting for a room is the live-data work).
+    await until(lambda: all(e.status == "in_progress" for e in entries), 30, "calls in progress")
+    for entry in entries:
+        dashboard.add_call(entry.conversation_id)
+    a_id, b_id = (e.conversation_id for e in entries)
+    app = DashboardApp(dashboard, monitor)
+    try:
+        await wait_until_playing(device)
+        async with app.run_test(size=(160, 40)) as pilot:
+            await until(
+                lambda: all(c.is_live for c in dashboard.calls), 30, "both calls LIVE", dashboard
+            )
+            await until(lambda: all(router.level(i).rms_dbfs > -30 for i in (a_id, b_id)), 20,
+                        "both tones reach their sessions")
+            assert router.heard is None  # focused automatically, but not listening
+            recorder = await asyncio.to_thread(pulse_server.record)
+            await pilot.press("space")
+            assert router.heard == a_id
+            t_listen = time.monotonic()
+            await asyncio.sleep(1.5)
+            await pilot.press("right")
+            assert router.heard == b_id
+            t_focus_b = time.monotonic()
+            await asyncio.sleep(1.5)
+            await pilot.press("m")
+            assert router.heard is None
+            t_off = time.monotonic()
+            samples = await asyncio.to_thread(recorder.stop)
+            await pilot.press("q")
+            await until(lambda: not app.is_running, 10, "the app exits after q")
+    finally:
+        router.close()
+        device.close()
+        await client.aclose()
+
+    a_onset = onset(samples, A_HZ, sustain=SUSTAIN)
+    assert a_onset is not None, "space did not make the focused call heard"
+    b_onset = onset(samples, B_HZ, start=a_onset, sustain=SUSTAIN)
+    assert b_onset is not None, "after moving focus, the other call was never heard"
+    assert_only(samples, a_onset + ms(20), b_onset - ms(10), A_HZ, B_HZ, CLEAN)
+    assert b_onset - a_onset <= round((t_focus_b - t_listen + 0.5) * 48000)
+    off_at = b_onset + round((t_off - t_focus_b) * 48000)
+    assert_only(samples, b_onset + ms(500), off_at - ms(50), B_HZ, A_HZ, CLEAN)
