@@ -126,6 +126,10 @@ class DashboardScreen(Screen[None]):
         elif change.kind == "wallboard":
             self.set_class(self.dashboard.wallboard, "-wallboard")
             self._relayout()
+        elif change.kind == "alert":
+            self.app.bell()  # once per alerted line; the pane and line stay flagged
+        elif change.kind == "banner":
+            self._update_status()
         else:  # focus, listening, filter, zoom: cheap, and the user is waiting for them
             self._relayout()
 

@@ -30,6 +30,8 @@ ChangeKind = Literal[
     "filter",
     "zoom",
     "wallboard",
+    "alert",  # a keyword fired in a call's transcript (ring the bell once)
+    "banner",  # the dashboard-wide banner (e.g. discovery failing) changed
 ]
 
 # Audio louder than this (RMS, dBFS) counts as someone speaking; for the wallboard's
@@ -119,6 +121,7 @@ class Segment:
     final: bool
     first_seen: datetime
     revision: int = 0
+    alert: bool = False  # a keyword alert fired in this line: highlight it
 
 
 class Transcript:
@@ -203,6 +206,7 @@ class MonitoredCall:
         self.ended = False
         self.waiting = False  # the API says the room is not ready yet (404 while active)
         self.ever_connected = False
+        self.alerted = False  # a keyword alert fired in this call: flag the pane
         self.level = AudioLevelReading()
         self.last_voice_at: datetime | None = None
         self.transcript = Transcript(max_segments)
@@ -302,6 +306,19 @@ class MonitoredCall:
             self.level = AudioLevelReading()
             self._notify(Change("call", self.conversation_id))
 
+    def flag_alert(self, segment_id: str) -> None:
+        """A keyword fired in a segment: highlight its line, flag the pane (once per line)."""
+        segment = self.transcript.get(segment_id)
+        if segment is None or segment.alert:
+            return
+        segment.alert = True
+        segment.revision += 1
+        self.transcript.revision += 1
+        self.alerted = True
+        self._notify(Change("transcript", self.conversation_id))
+        self._notify(Change("call", self.conversation_id))
+        self._notify(Change("alert", self.conversation_id))
+
     def reset_for_reconnect(self) -> None:
         """A new session will be attached: clear the end/error, keep the transcript."""
         self.ended = False
@@ -328,6 +345,7 @@ class Dashboard:
         self.filter_text = ""
         self.zoomed = False
         self.wallboard = wallboard
+        self.banner: str | None = None  # one dashboard-wide problem, e.g. discovery failing
 
     # -- observers -------------------------------------------------------------
 
@@ -505,6 +523,11 @@ class Dashboard:
         if zoomed != self.zoomed:
             self.zoomed = zoomed
             self._notify(Change("zoom"))
+
+    def set_banner(self, banner: str | None) -> None:
+        if banner != self.banner:
+            self.banner = banner
+            self._notify(Change("banner"))
 
     def set_wallboard(self, wallboard: bool) -> None:
         if wallboard == self.wallboard:

@@ -85,9 +85,12 @@ class CallPane(Vertical):
         self.set_class(focused, "-focused")
         self.set_class(heard, "-heard")
         self.set_class(speaking, "-speaking")
+        self.set_class(call.alerted, "-alert")
         caller = Text(no_wrap=True, overflow="ellipsis")
         if index <= 9:
             caller.append(f"{index} ", "dim")
+        if call.alerted:  # a word, not only a colour: monochrome terminals see it too
+            caller.append("⚑ ALERT ", "bold reverse")
         caller.append(safe_text(info.caller, MAX_FIELD_CHARS))
         if info.agent_name:
             caller.append(" · ")

@@ -25,6 +25,9 @@ def status_text(dashboard: Dashboard, notice: str | None = None) -> Text:
         parts.append(f"{counts['error']} failed")
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("anyreach-tui  ", "bold")
+    if dashboard.banner:  # first, so a narrow terminal still shows it
+        text.append(safe_text(dashboard.banner, 120), "bold reverse")
+        text.append("  ·  ")
     text.append(" · ".join(parts))
     if dashboard.wallboard:
         text.append("  ·  wallboard (read-only)")

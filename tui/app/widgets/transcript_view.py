@@ -30,6 +30,7 @@ class TranscriptView(ScrollView, can_focus=False):
         "transcript--agent",
         "transcript--user",
         "transcript--interim",
+        "transcript--alert",
     }
 
     DEFAULT_CSS = """
@@ -44,6 +45,7 @@ class TranscriptView(ScrollView, can_focus=False):
         & > .transcript--agent { color: $primary; text-style: bold; }
         & > .transcript--user { color: $warning; text-style: bold; }
         & > .transcript--interim { text-style: italic; color: $text-muted; }
+        & > .transcript--alert { text-style: bold reverse; color: $error; }
     }
     /* While following the newest line the scrollbar says nothing useful; it shows
        once the user scrolls up (and its thumb can then never lag behind new lines). */
@@ -139,6 +141,8 @@ class TranscriptView(ScrollView, can_focus=False):
         if not segment.final:
             body.append(" …")
             body.stylize(self.get_component_rich_style("transcript--interim"))
+        if segment.alert:
+            body.stylize(self.get_component_rich_style("transcript--alert"))
         text.append_text(body)
         console = self.app.console
         options = console.options.update_width(width)
