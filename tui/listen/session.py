@@ -52,6 +52,7 @@ STATE_DISCONNECTED: SessionState = "disconnected"
 EVENT_NAMES = frozenset({"stateChange", "transcript", "agentDisconnected", "error", "ended"})
 _AGENT = rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
 _NATIVE_ATTEMPTS = 3  # the native layer retries a failed signal connection this many times
+STREAM_CUT_GRACE = 1.0  # s after a sender leaves before its unfinished streams are cut
 SENDER_GRACE = 2.0  # s a transcript stream waits for news of its unknown sender
 END_DRAIN_SHARE = 0.2  # of end_timeout, spent letting open transcript streams finish
 _ids = itertools.count(1)
@@ -112,7 +113,10 @@ class ListenSession:
         self._participants_changed = asyncio.Event()
         self._awaiting_audio: set[str] = set()
         self._agents: set[str] = set()
-        self._readers: dict[asyncio.Task[None], rtc.TextStreamReader] = {}
+        # open transcript streams: reading task -> (reader, sender identity)
+        self._readers: dict[asyncio.Task[None], tuple[rtc.TextStreamReader, str]] = {}
+        self._cut_streams: set[str] = set()  # stream ids closed because their sender left
+        self._cut_timers: set[asyncio.TimerHandle] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._legacy_timer: asyncio.TimerHandle | None = None
         self._given_up = False  # connect failed or end() began: room events are ignored
@@ -308,8 +312,24 @@ class ListenSession:
             self._awaiting_audio.discard(sid)
         self._check_audio_ready()
         self._emit_transcripts(self._assembler.speaker_left(participant.identity))
-        if participant.kind == _AGENT or participant.identity in self._agents:
+        is_agent = participant.kind == _AGENT or participant.identity in self._agents
+        # A sender that leaves mid-stream leaves its reader waiting forever (the native
+        # layer reports no error): once in-flight data has had time to land, cut those
+        # streams.  Agents relay the caller's transcripts too, so an agent leaving cuts all.
+        timer = asyncio.get_running_loop().call_later(
+            STREAM_CUT_GRACE, self._cut_streams_of, participant.identity, is_agent
+        )
+        self._cut_timers.add(timer)
+        if is_agent:
             self._emitter.emit("agentDisconnected", AgentDisconnected(participant.identity))
+
+    def _cut_streams_of(self, identity: str, everyone: bool) -> None:
+        self._cut_timers = {t for t in self._cut_timers if not t.cancelled() and t.when() >
+                            asyncio.get_running_loop().time()}
+        for reader, sender in list(self._readers.values()):
+            if everyone or sender == identity:
+                self._cut_streams.add(reader.info.stream_id)
+                reader.close()  # its reading task ends and settles the segment as broken
 
     def _on_track_subscribed(
         self,
@@ -370,7 +390,7 @@ class ListenSession:
         task = asyncio.get_running_loop().create_task(
             self._read_transcript_stream(reader, participant_identity)
         )
-        self._readers[task] = reader
+        self._readers[task] = (reader, participant_identity)
         task.add_done_callback(self._forget_reader)
 
     def _forget_reader(self, task: asyncio.Task[None]) -> None:
@@ -399,6 +419,8 @@ class ListenSession:
             broken = True
         finally:
             reader.close()
+        broken = broken or stream_id in self._cut_streams
+        self._cut_streams.discard(stream_id)
         self._emit_transcripts(
             self._assembler.stream_closed(stream_id, reader.info.attributes, broken=broken)
         )
@@ -480,6 +502,9 @@ class ListenSession:
         if self._legacy_timer is not None:
             self._legacy_timer.cancel()
             self._legacy_timer = None
+        for timer in self._cut_timers:
+            timer.cancel()
+        self._cut_timers.clear()
         if self._readers:
             # Words already sent (a final stream racing the agent's departure) are
             # still in the pipe: let open streams finish briefly before settling.
@@ -504,7 +529,7 @@ class ListenSession:
         self._stop.set()
 
     async def _teardown(self) -> None:
-        for reader in list(self._readers.values()):
+        for reader, _ in list(self._readers.values()):
             reader.close()  # wakes its pending read: the reading task ends by itself
         if self._readers:
             await asyncio.wait(set(self._readers))
