@@ -99,6 +99,12 @@ class LiveKitServer:
             f"  udp_port: {self.ports.rtc_udp}\n"
             "  use_external_ip: false\n"
             "  enable_loopback_candidate: true\n"
+            # Keep media on loopback too: without these the UDP mux also listens
+            # on every other interface address of the machine.
+            "  interfaces:\n"
+            "    includes: [lo]\n"
+            "  ips:\n"
+            "    includes: [127.0.0.1/8]\n"
             "logging:\n"
             "  level: info\n"
         )
