@@ -53,7 +53,7 @@ EVENT_NAMES = frozenset({"stateChange", "transcript", "agentDisconnected", "erro
 _AGENT = rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
 _NATIVE_ATTEMPTS = 3  # the native layer retries a failed signal connection this many times
 STREAM_CUT_GRACE = 1.0  # s after a sender leaves before its unfinished streams are cut
-SENDER_GRACE = 2.0  # s a transcript stream waits for news of its unknown sender
+SENDER_GRACE = 1.0  # s a transcript stream waits for news of its unknown sender
 END_DRAIN_SHARE = 0.2  # of end_timeout, spent letting open transcript streams finish
 _ids = itertools.count(1)
 
@@ -426,6 +426,10 @@ class ListenSession:
         )
 
     async def _wait_until_known(self, identity: str) -> None:
+        if self._agents:
+            # The agent is known, so an unknown sender is someone it transcribes
+            # (the caller): a "user" either way, no need to wait.
+            return
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SENDER_GRACE
         while not self._knows(identity) and not self._given_up:
@@ -497,6 +501,7 @@ class ListenSession:
     # ---- ending -----------------------------------------------------------------------
     async def _run_end(self) -> None:
         loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._end_timeout
         self._stop_early("The session was ended before it finished connecting.")
         self._audio.stop_output()
         if self._legacy_timer is not None:
@@ -514,7 +519,7 @@ class ListenSession:
         teardown = loop.create_task(self._teardown())
         self._track(teardown)
         # Forced teardown: a frozen server must not hold end() past its bound.
-        await asyncio.wait({teardown}, timeout=self._end_timeout)
+        await asyncio.wait({teardown}, timeout=max(0.0, deadline - loop.time()))
         if not teardown.done():
             logger.warning("%s: teardown still running after %g s; finishing in the background",
                            self._label, self._end_timeout)
