@@ -7,4 +7,5 @@ pytest_plugins = [
     "tests.fixtures.calls",
     "tests.fixtures.anyreach",
     "tests.fixtures.config",
+    "tests.fixtures.live",
 ]
