@@ -25,8 +25,18 @@ def main(argv: list[str] | None = None) -> int:
     if args and args[0] in SUBCOMMANDS:
         module = importlib.import_module(SUBCOMMANDS[args[0]][0])
         return int(module.main(args[1:]) or 0)
+    if args and args[0] in ("-h", "--help"):
+        print(_subcommand_help(), end="\n\n", flush=True)
     module = importlib.import_module(DASHBOARD_MODULE)
     return int(module.main(args) or 0)
+
+
+def _subcommand_help() -> str:
+    width = max(len(name) for name in SUBCOMMANDS)
+    lines = ["anyreach-tui [SUBCOMMAND] ... (each takes --help):"]
+    lines += [f"  {name:<{width}}  {text}" for name, (_, text) in SUBCOMMANDS.items()]
+    lines.append(f"  {'(none)':<{width}}  the dashboard, options below")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
