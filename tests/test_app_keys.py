@@ -172,11 +172,13 @@ async def test_scrolled_up_transcript_shows_a_new_lines_marker_until_end() -> No
         assert "a brand new line" in text and "new lines below" not in text
 
 
-async def test_q_quits() -> None:
+@pytest.mark.parametrize("key", ["q", "ctrl+c", "ctrl+q"])
+async def test_q_and_ctrl_c_quit(key: str) -> None:
     app = make_app(scripted_dashboard(2))
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("q")
+        await pilot.press(key)
         await pilot.pause()
+        assert not app.is_running
     assert app.return_value == 0
 
 

@@ -338,6 +338,14 @@ class DashboardApp(App[int]):
         if self.monitor is not None:
             self.monitor.start()
 
+    async def action_help_quit(self) -> None:
+        """Ctrl-C quits here (Textual's default only explains ctrl+q): supervisors expect it."""
+        await self.action_quit_dashboard()
+
+    async def action_quit(self) -> None:
+        """ctrl+q and the palette's Quit also end every session first."""
+        await self.action_quit_dashboard()
+
     async def action_quit_dashboard(self) -> None:
         """End every session (bounded by the monitor's 3 s grace), then exit."""
         if self._quitting:
