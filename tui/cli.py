@@ -17,7 +17,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("tui.monitor.export", "write a saved transcript as Markdown or JSON lines"),
     "devices": ("tui.audio.devices", "list audio output devices"),
 }
-DASHBOARD_MODULE = "tui.app.main"
+DASHBOARD_MODULE = "tui.app.run"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -280,7 +280,7 @@ class LiveCallController(CallController):
         if self._stopped:
             return
         call, final = self.call, bool(segment.final)
-        call.add_transcript(segment.id, segment.role, segment.text, final)
+        # On disk before on screen: a line shown as settled is never lost to a crash.
         if final and self.hooks.store is not None:
             try:
                 self.hooks.store.append(self.conversation_id, segment)
@@ -288,6 +288,7 @@ class LiveCallController(CallController):
                 log.warning("could not save a transcript line of %s: %s",
                             self.conversation_id, error)
                 self.hooks.on_store_error(f"Transcripts not saved: {error.strerror or error}")
+        call.add_transcript(segment.id, segment.role, segment.text, final)
         matcher = self.hooks.alerts
         if matcher is not None and segment.id not in self._alerted and matcher.matches(
             segment.text

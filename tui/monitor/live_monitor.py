@@ -99,6 +99,7 @@ class LiveMonitor(Monitor):
         self._retiring: set[str] = set()
         self._dismissed: set[str] = set()  # closed by the user or retired: not re-attached
         self._background: set[asyncio.Task[None]] = set()
+        self.still_open: list[str] = []  # sessions that had not ended when aclose returned
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -118,7 +119,12 @@ class LiveMonitor(Monitor):
         for timer in self._retire_timers.values():
             timer.cancel()
         self._retire_timers.clear()
+        running = list(self.controllers.values())
         await super().aclose(grace)
+        self.still_open = [
+            c.conversation_id for c in running
+            if c.session is not None and c.session.get_state() != "disconnected"
+        ]
         if self.store is not None:
             self.store.close_all()
 
