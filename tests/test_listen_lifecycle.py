@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 import pytest
@@ -219,6 +219,9 @@ async def test_stream_cut_off_mid_segment_yields_one_final_with_the_partial_text
                  .with_identity("raw-agent").with_kind("agent").with_grants(grants).to_jwt())
     await agent.connect(livekit_server.url, token)
     try:
+        # the server announces a participant once its media connection is up
+        await asyncio.wait_for(_until(lambda: "raw-agent" in session._room.remote_participants),
+                               15)
         writer = await agent.local_participant.stream_text(
             topic="lk.transcription",
             attributes={"lk.segment_id": "SG_cut000000001", "lk.transcription_final": "false"},
@@ -234,3 +237,8 @@ async def test_stream_cut_off_mid_segment_yields_one_final_with_the_partial_text
     assert rec.finals == [Transcript("SG_cut000000001", "agent", "Let me check your acc", True)]
     await session.end()
     assert len(rec.finals) == 1  # end() does not settle it a second time
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    while not condition():  # noqa: ASYNC110 - SDK state, no event to wait on
+        await asyncio.sleep(0.05)

@@ -53,7 +53,9 @@ EVENT_NAMES = frozenset({"stateChange", "transcript", "agentDisconnected", "erro
 _AGENT = rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
 _NATIVE_ATTEMPTS = 3  # the native layer retries a failed signal connection this many times
 STREAM_CUT_GRACE = 1.0  # s after a sender leaves before its unfinished streams are cut
-SENDER_GRACE = 1.0  # s a transcript stream waits for news of its unknown sender
+# s a transcript stream waits for news of its unknown sender: the server announces
+# a participant only once its media connection is up, often after its first words.
+SENDER_GRACE = 3.0
 END_DRAIN_SHARE = 0.2  # of end_timeout, spent letting open transcript streams finish
 _ids = itertools.count(1)
 
