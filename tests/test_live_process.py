@@ -74,7 +74,8 @@ async def test_kill_9_mid_call_loses_no_line_shown_as_settled(
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
+@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM, None],
+                         ids=["SIGHUP", "SIGTERM", "terminal-closed"])
 async def test_hangup_or_term_ends_every_session_and_exits_and_logs_go_to_the_file(
     config_home: ConfigHome, demo_stack: StackFactory, tmux_app: TmuxFactory, signum: int
 ) -> None:
@@ -86,8 +87,12 @@ async def test_hangup_or_term_ends_every_session_and_exits_and_logs_go_to_the_fi
     pid = terminal.start("--no-audio", "--log-level", "DEBUG")
     await until(lambda: terminal.screen().count("LIVE") == 2, 40, "both calls LIVE on screen")
 
-    os.kill(pid, signum)
     sent = time.monotonic()
+    if signum is None:
+        terminal.close()  # the terminal goes away: the kernel hangs the app up
+        signum = signal.SIGHUP
+    else:
+        os.kill(pid, signum)
     await until(lambda: process_gone(pid), 10, "the app exits")
     took = time.monotonic() - sent
     print(f"\n{signal.Signals(signum).name} to exit: {took:.2f} s")

@@ -16,6 +16,7 @@ import logging
 import os
 import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import Any, TextIO
 
@@ -33,8 +34,13 @@ from tui.monitor.model import Dashboard
 
 log = logging.getLogger(__name__)
 
-# Sessions get 3 s to end (the monitor's grace); the rest is for Textual's teardown.
-END_GRACE_S = 3.0
+# After SIGHUP/SIGTERM sessions get this long to end, then Textual this long to
+# restore the terminal (if there still is one).
+SIGNAL_END_GRACE_S = 2.8
+TEARDOWN_S = 0.4
+# After a signal the process is gone by then, whatever the terminal does: when the
+# terminal has been closed, Textual's teardown can hang on it forever.
+EXIT_DEADLINE_S = 3.4
 EXIT_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 
 
@@ -66,8 +72,28 @@ class LiveDashboardApp(DashboardApp):
     def _on_exit_signal(self, signum: int) -> None:
         # The terminal may be gone (SIGHUP): end the sessions without waiting for it.
         log.info("received %s: ending every session", signal.Signals(signum).name)
+        if self.exit_signal is not None:
+            return  # already ending
+        watchdog = threading.Timer(EXIT_DEADLINE_S, self._exit_now)  # a backstop
+        watchdog.daemon = True
+        watchdog.start()
         self.exit_signal = signum
-        self.call_next(self.action_quit_dashboard)
+        self.run_worker(self._quit_on_signal(), group="shutdown", exit_on_error=False)
+
+    async def _quit_on_signal(self) -> None:
+        if self.monitor is not None:
+            await self.monitor.aclose(SIGNAL_END_GRACE_S)
+        # A closed terminal can hang Textual's teardown: give it a moment, then leave.
+        timer = threading.Timer(TEARDOWN_S, self._exit_now)
+        timer.daemon = True
+        timer.start()
+        self.exit(0)
+
+    def _exit_now(self) -> None:
+        """The watchdog: sessions have had their grace; leave without the terminal."""
+        log.info("the terminal did not let the app close at once; exiting anyway")
+        log_exit(self)
+        _finish(0)
 
     def bell(self) -> None:
         if self.bell_enabled and not self.dashboard.wallboard:
@@ -179,13 +205,16 @@ def _main(argv: list[str], stderr: TextIO) -> int:
     except OSError as error:  # the terminal went away under Textual (EIO)
         log.warning("terminal lost: %s", error)
     finally:
-        monitor = app.monitor
-        still_open = monitor.still_open if isinstance(monitor, LiveMonitor) else []
-        log.info("exiting (signal %s); sessions not ended: %d", app.exit_signal,
-                 len(still_open))
+        log_exit(app)
         with contextlib.suppress(Exception):
             router.close()
     return code
+
+
+def log_exit(app: LiveDashboardApp) -> None:
+    monitor = app.monitor
+    still_open = monitor.still_open if isinstance(monitor, LiveMonitor) else []
+    log.info("exiting (signal %s); sessions not ended: %d", app.exit_signal, len(still_open))
 
 
 def _finish(code: int) -> None:
