@@ -161,14 +161,16 @@ class DemoStack:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
             self._supervisor = None
-        # Calls first (their bots leave the rooms), then whatever is still dialling.
-        await asyncio.gather(
-            *(c.call.stop() for c in self.calls if c.call is not None), return_exceptions=True
-        )
+        # Cancel each call's task first: one still joining then never starts its audio
+        # (stopping a call under a start that later completes would leave a tone task
+        # feeding a closed source).  Each task stops its own call on the way out.
         tasks = [c.task for c in self.calls if c.task is not None and not c.task.done()]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        await asyncio.gather(
+            *(c.call.stop() for c in self.calls if c.call is not None), return_exceptions=True
+        )
         if self._api_started:
             await self.emulator.stop()
             self._api_started = False
