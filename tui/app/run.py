@@ -62,7 +62,8 @@ class LiveDashboardApp(DashboardApp):
         self.exit_signal: int | None = None
 
     def on_mount(self) -> None:
-        super().on_mount()
+        # Textual runs DashboardApp.on_mount too (handlers run for each class of the MRO):
+        # calling super() here would push a second screen.
         if self._keymap:
             self.set_keymap(self._keymap)
         loop = asyncio.get_running_loop()

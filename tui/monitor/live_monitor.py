@@ -100,12 +100,13 @@ class LiveMonitor(Monitor):
         self._dismissed: set[str] = set()  # closed by the user or retired: not re-attached
         self._background: set[asyncio.Task[None]] = set()
         self.still_open: list[str] = []  # sessions that had not ended when aclose returned
+        # Pinned panes exist from the start, before any UI mounts (which then shows them).
+        for conversation_id in self.pinned:
+            dashboard.add_call(conversation_id)
 
     # -- lifecycle ---------------------------------------------------------------------
 
     def start(self) -> None:
-        for conversation_id in self.pinned:
-            self.dashboard.add_call(conversation_id)
         super().start()
         # The model may already hold calls that ended before we watched it.
         for call in self.dashboard.calls:
