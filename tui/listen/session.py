@@ -52,7 +52,7 @@ STATE_DISCONNECTED: SessionState = "disconnected"
 EVENT_NAMES = frozenset({"stateChange", "transcript", "agentDisconnected", "error", "ended"})
 _AGENT = rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
 _NATIVE_ATTEMPTS = 3  # the native layer retries a failed signal connection this many times
-STREAM_CUT_GRACE = 1.0  # s after a sender leaves before its unfinished streams are cut
+STREAM_CUT_GRACE = 2.0  # s of silence, after its sender left, before a stream is cut
 # s a transcript stream waits for news of its unknown sender: the server announces
 # a participant only once its media connection is up, often after its first words.
 SENDER_GRACE = 3.0
@@ -113,12 +113,14 @@ class ListenSession:
         self._stop = asyncio.Event()
         self._audio_ready: asyncio.Event = asyncio.Event()
         self._participants_changed = asyncio.Event()
+        self._last_opened: asyncio.Event | None = None
         self._awaiting_audio: set[str] = set()
         self._agents: set[str] = set()
         # open transcript streams: reading task -> (reader, sender identity)
         self._readers: dict[asyncio.Task[None], tuple[rtc.TextStreamReader, str]] = {}
         self._cut_streams: set[str] = set()  # stream ids closed because their sender left
         self._cut_timers: set[asyncio.TimerHandle] = set()
+        self._stream_activity: dict[str, float] = {}  # stream id -> loop time of its last data
         self._background: set[asyncio.Task[Any]] = set()
         self._legacy_timer: asyncio.TimerHandle | None = None
         self._given_up = False  # connect failed or end() began: room events are ignored
@@ -326,12 +328,24 @@ class ListenSession:
             self._emitter.emit("agentDisconnected", AgentDisconnected(participant.identity))
 
     def _cut_streams_of(self, identity: str, everyone: bool) -> None:
-        self._cut_timers = {t for t in self._cut_timers if not t.cancelled() and t.when() >
-                            asyncio.get_running_loop().time()}
+        """Close the departed sender's streams that have gone quiet; check again later
+        on those still receiving (their data may trail the departure notice)."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        self._cut_timers = {t for t in self._cut_timers if t.when() > now}
+        still_busy = False
         for reader, sender in list(self._readers.values()):
-            if everyone or sender == identity:
-                self._cut_streams.add(reader.info.stream_id)
-                reader.close()  # its reading task ends and settles the segment as broken
+            if not (everyone or sender == identity):
+                continue
+            stream_id = reader.info.stream_id
+            if now - self._stream_activity.get(stream_id, now) < STREAM_CUT_GRACE:
+                still_busy = True
+                continue
+            self._cut_streams.add(stream_id)
+            reader.close()  # its reading task ends and settles the segment as broken
+        if still_busy and not self._given_up:
+            timer = loop.call_later(STREAM_CUT_GRACE, self._cut_streams_of, identity, everyone)
+            self._cut_timers.add(timer)
 
     def _on_track_subscribed(
         self,
@@ -389,8 +403,12 @@ class ListenSession:
         if self._given_up:
             reader.close()
             return
+        # Streams must reach the assembler in arrival order (the newest stream of a
+        # segment wins), even when one of them waits to learn who its sender is.
+        previous, opened = self._last_opened, asyncio.Event()
+        self._last_opened = opened
         task = asyncio.get_running_loop().create_task(
-            self._read_transcript_stream(reader, participant_identity)
+            self._read_transcript_stream(reader, participant_identity, previous, opened)
         )
         self._readers[task] = (reader, participant_identity)
         task.add_done_callback(self._forget_reader)
@@ -399,21 +417,33 @@ class ListenSession:
         self._readers.pop(task, None)
 
     async def _read_transcript_stream(
-        self, reader: rtc.TextStreamReader, participant_identity: str
+        self,
+        reader: rtc.TextStreamReader,
+        participant_identity: str,
+        previous: asyncio.Event | None,
+        opened: asyncio.Event,
     ) -> None:
         stream_id = reader.info.stream_id
-        # Data and signalling travel separately: a stream can beat the news of its
-        # sender joining, and the role depends on the sender's kind.
-        await self._wait_until_known(participant_identity)
-        role = self._role_of(participant_identity)
-        self._emit_transcripts(
-            self._assembler.stream_opened(
-                stream_id, reader.info.attributes, role, participant_identity
-            )
-        )
         broken = False
         try:
+            try:
+                if previous is not None:
+                    await previous.wait()
+                # Data and signalling travel separately: a stream can beat the news
+                # of its sender joining, and the role depends on the sender's kind.
+                await self._wait_until_known(participant_identity)
+                role = self._role_of(participant_identity)
+                self._emit_transcripts(
+                    self._assembler.stream_opened(
+                        stream_id, reader.info.attributes, role, participant_identity
+                    )
+                )
+            finally:
+                opened.set()
+            loop = asyncio.get_running_loop()
+            self._stream_activity[stream_id] = loop.time()
             async for chunk in reader:
+                self._stream_activity[stream_id] = loop.time()
                 self._emit_transcripts(self._assembler.stream_chunk(stream_id, chunk))
         except rtc.StreamError as error:
             # Sender left or aborted: what arrived is all there will be.
@@ -423,6 +453,7 @@ class ListenSession:
             reader.close()
         broken = broken or stream_id in self._cut_streams
         self._cut_streams.discard(stream_id)
+        self._stream_activity.pop(stream_id, None)
         self._emit_transcripts(
             self._assembler.stream_closed(stream_id, reader.info.attributes, broken=broken)
         )
@@ -518,6 +549,7 @@ class ListenSession:
             await asyncio.wait(set(self._readers), timeout=self._end_timeout * END_DRAIN_SHARE)
         self._emit_transcripts(self._assembler.finish_all())
         self._given_up = True
+        self._participants_changed.set()  # wake streams waiting to learn their sender
         teardown = loop.create_task(self._teardown())
         self._track(teardown)
         # Forced teardown: a frozen server must not hold end() past its bound.
