@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
-import importlib
 import os
 import signal
 import subprocess
@@ -137,15 +136,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ServerInstallError as exc:
         print(exc, file=sys.stderr)
         return 1
+    from tui.app import run as dashboard
+
     log_file = _log_path()
     print(f"Starting the local stack ({args.calls} calls); its log: {log_file}", flush=True)
+    code = 1
     with open(log_file, "ab") as log:
         stack = StackProcess(args.calls, tone=args.tone, log=log)
         try:
             stack.read_endpoint()
-            return _run_dashboard(stack, args)
+            code = _run_dashboard(stack, args)
         finally:
             stack.stop()
+    # Like the dashboard itself, leave without the interpreter's teardown: LiveKit's
+    # native runtime can panic there and turn a clean exit into SIGABRT.
+    dashboard._finish(code)
+    return code  # not reached
 
 
 def _run_dashboard(stack: StackProcess, args: argparse.Namespace) -> int:
@@ -155,7 +161,7 @@ def _run_dashboard(stack: StackProcess, args: argparse.Namespace) -> int:
     os.environ["ANYREACH_API_URL"] = stack.api_url
     os.environ["ANYREACH_API_KEY"] = stack.api_key
     os.environ.pop("ANYREACH_ORG_ID", None)
-    from tui.cli import DASHBOARD_MODULE
+    from tui.app import run as dashboard
 
     with tempfile.TemporaryDirectory(prefix="anyreach-demo-") as folder:
         config = Path(folder) / "config.toml"
@@ -169,7 +175,7 @@ def _run_dashboard(stack: StackProcess, args: argparse.Namespace) -> int:
             dashboard_argv.append("--wallboard")
         if args.theme:
             dashboard_argv += ["--theme", args.theme]
-        return int(importlib.import_module(DASHBOARD_MODULE).main(dashboard_argv) or 0)
+        return dashboard._main(dashboard_argv, sys.stderr)
 
 
 if __name__ == "__main__":

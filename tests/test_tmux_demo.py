@@ -1,0 +1,183 @@
+"""The real product in a real terminal: ``anyreach-tui demo --no-audio`` inside tmux.
+
+The demo starts livekit-server, the API emulator and simulated calls, then the
+dashboard; this test reads the screen with ``tmux capture-pane`` like a person
+would, presses keys, and checks that after ``q`` no process of the demo is left.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ANYREACH_TUI = Path(sys.executable).with_name("anyreach-tui")
+WIDTH, HEIGHT = 160, 45
+FOCUS_CORNER = "┏"  # the focused pane's heavy border: visible without colour too
+
+pytestmark = pytest.mark.timeout(300)
+
+
+class Tmux:
+    def __init__(self, tmp_path: Path) -> None:
+        self.socket = f"anyreach-test-{uuid.uuid4().hex[:8]}"
+        self.session = "demo"
+        self.tmp_path = tmp_path
+
+    def run(self, *args: str) -> str:
+        return subprocess.run(
+            ["tmux", "-L", self.socket, *args], capture_output=True, text=True, check=True
+        ).stdout
+
+    def start(self, command: list[str], env: dict[str, str]) -> None:
+        exports = " ".join(f"{k}={v}" for k, v in env.items())
+        shell = f"env {exports} {' '.join(command)}"
+        self.run("-f", "/dev/null", "new-session", "-d", "-s", self.session,
+                 "-x", str(WIDTH), "-y", str(HEIGHT), shell)
+        self.run("set-option", "-t", self.session, "remain-on-exit", "on")
+
+    def screen(self) -> str:
+        return self.run("capture-pane", "-p", "-t", self.session)
+
+    def keys(self, *keys: str) -> None:
+        self.run("send-keys", "-t", self.session, *keys)
+
+    def pane_pid(self) -> int:
+        return int(self.run("display-message", "-p", "-t", self.session, "#{pane_pid}").strip())
+
+    def pane_dead(self) -> bool:
+        out = self.run("display-message", "-p", "-t", self.session, "#{pane_dead}")
+        return out.strip() == "1"
+
+    def kill(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+
+
+def descendants(pid: int) -> set[int]:
+    """Every live process below ``pid`` (the demo, its stack child, livekit-server)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.add(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def wait_for(tmux: Tmux, predicate: Callable[[str], bool], what: str, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    screen = ""
+    while time.monotonic() < deadline:
+        screen = tmux.screen()
+        if predicate(screen):
+            return screen
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}; screen:\n{screen}")
+
+
+def corner_positions(screen: str, corner: str) -> list[tuple[int, int]]:
+    return [
+        (row, col)
+        for row, line in enumerate(screen.splitlines())
+        for col, char in enumerate(line)
+        if char == corner
+    ]
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Tmux]:
+    assert shutil.which("tmux"), "tmux is installed by scripts/setup.sh"
+    session = Tmux(tmp_path)
+    yield session
+    session.kill()
+
+
+def test_demo_in_a_real_terminal(tmux: Tmux, tmp_path: Path) -> None:
+    env = {
+        # Private folders: the demo's logs and transcripts stay in this test.
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_CACHE_HOME": os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")),
+        "TERM": "xterm-256color",
+        "PATH": os.environ["PATH"],
+        "HOME": os.environ.get("HOME", "/root"),
+    }
+    tmux.start([str(ANYREACH_TUI), "demo", "--no-audio", "--calls", "3"], env)
+
+    screen = wait_for(
+        tmux,
+        lambda s: s.count("LIVE") >= 2 and ("AGENT" in s or "CALLER" in s),
+        "two LIVE panes with transcript lines",
+        timeout=150,
+    )
+    demo_processes = descendants(tmux.pane_pid()) | {tmux.pane_pid()}
+    assert len(demo_processes) >= 3, "dashboard, stack process and livekit-server"
+
+    # Focus moves: the heavy corner of the focused pane changes place.
+    before = corner_positions(screen, FOCUS_CORNER)
+    assert len(before) == 1, screen
+    tmux.keys("l")
+    screen = wait_for(
+        tmux,
+        lambda s: corner_positions(s, FOCUS_CORNER) not in ([], before),
+        "focus to move right",
+        timeout=10,
+    )
+    tmux.keys("Tab")
+    wait_for(
+        tmux,
+        lambda s: corner_positions(s, FOCUS_CORNER) not in ([], corner_positions(screen, "┏")),
+        "tab to move focus",
+        timeout=10,
+    )
+
+    # Zoom: one pane fills the screen; escape brings the grid back.
+    tmux.keys("z")
+    wait_for(tmux, lambda s: s.count("LIVE") + s.count("Ended") == 1, "zoomed pane", 10)
+    tmux.keys("Escape")
+    wait_for(tmux, lambda s: s.count("LIVE") + s.count("Ended") >= 2, "grid again", 10)
+
+    # Help opens and closes.
+    tmux.keys("?")
+    wait_for(tmux, lambda s: "anyreach-tui keys" in s and "Next pane" in s, "help", 10)
+    tmux.keys("Escape")
+    wait_for(tmux, lambda s: "anyreach-tui keys" not in s, "help closed", 10)
+
+    # Quit: the dashboard ends its sessions and the stack goes with it.
+    tmux.keys("q")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not tmux.pane_dead():
+        time.sleep(0.2)
+    assert tmux.pane_dead(), "the demo did not exit after q:\n" + tmux.screen()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(alive(p) for p in demo_processes):
+        time.sleep(0.2)
+    left = [p for p in demo_processes if alive(p)]
+    assert not left, f"processes of the demo still running after q: {left}"
