@@ -36,11 +36,11 @@ log = logging.getLogger(__name__)
 
 # After SIGHUP/SIGTERM sessions get this long to end, then Textual this long to
 # restore the terminal (if there still is one).
-SIGNAL_END_GRACE_S = 2.8
-TEARDOWN_S = 0.4
+SIGNAL_END_GRACE_S = 2.5
+TEARDOWN_S = 0.3
 # After a signal the process is gone by then, whatever the terminal does: when the
 # terminal has been closed, Textual's teardown can hang on it forever.
-EXIT_DEADLINE_S = 3.4
+EXIT_DEADLINE_S = 3.2
 EXIT_SIGNALS = (signal.SIGHUP, signal.SIGTERM)
 
 
@@ -84,6 +84,8 @@ class LiveDashboardApp(DashboardApp):
     async def _quit_on_signal(self) -> None:
         if self.monitor is not None:
             await self.monitor.aclose(SIGNAL_END_GRACE_S)
+        if not _terminal_alive():
+            self._exit_now()  # nothing to restore, and Textual's teardown would hang on it
         # A closed terminal can hang Textual's teardown: give it a moment, then leave.
         timer = threading.Timer(TEARDOWN_S, self._exit_now)
         timer.daemon = True
@@ -92,7 +94,7 @@ class LiveDashboardApp(DashboardApp):
 
     def _exit_now(self) -> None:
         """The watchdog: sessions have had their grace; leave without the terminal."""
-        log.info("the terminal did not let the app close at once; exiting anyway")
+        log.info("leaving without waiting for the terminal")
         log_exit(self)
         _finish(0)
 
@@ -210,6 +212,16 @@ def _main(argv: list[str], stderr: TextIO) -> int:
         with contextlib.suppress(Exception):
             router.close()
     return code
+
+
+def _terminal_alive() -> bool:
+    """Whether the controlling terminal is still there (it is not after a hang-up)."""
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
 
 
 def log_exit(app: LiveDashboardApp) -> None:

@@ -99,7 +99,7 @@ class LiveMonitor(Monitor):
         self._retiring: set[str] = set()
         self._dismissed: set[str] = set()  # closed by the user or retired: not re-attached
         self._background: set[asyncio.Task[None]] = set()
-        self.still_open: list[str] = []  # sessions that had not ended when aclose returned
+        self._closing: list[object] = []  # the controllers aclose is ending
         # Pinned panes exist from the start, before any UI mounts (which then shows them).
         for conversation_id in self.pinned:
             dashboard.add_call(conversation_id)
@@ -120,14 +120,19 @@ class LiveMonitor(Monitor):
         for timer in self._retire_timers.values():
             timer.cancel()
         self._retire_timers.clear()
-        running = list(self.controllers.values())
+        self._closing = list(self.controllers.values())
         await super().aclose(grace)
-        self.still_open = [
-            c.conversation_id for c in running
-            if c.session is not None and c.session.get_state() != "disconnected"
-        ]
         if self.store is not None:
             self.store.close_all()
+
+    @property
+    def still_open(self) -> list[str]:
+        """Conversations whose session has not ended since ``aclose`` began."""
+        return [
+            c.conversation_id for c in self._closing
+            if isinstance(c, LiveCallController) and c.session is not None
+            and c.session.get_state() != "disconnected"
+        ]
 
     def _make_controller(self, call: MonitoredCall) -> LiveCallController:
         return LiveCallController(
