@@ -62,8 +62,8 @@ async def test_eight_sessions_each_receive_only_their_own_call(
     ]
     with BotProcess(livekit_server.url, livekit_server.api_key, livekit_server.api_secret,
                     specs) as bots:
-        await bots.wait_ready_async()
-        await asyncio.gather(*(wait_for_level(session, -30, 20) for session, _ in sessions))
+        await asyncio.to_thread(bots.wait_ready, 90)  # joins are slow on a busy machine
+        await asyncio.gather(*(wait_for_level(session, -30, 40) for session, _ in sessions))
         await asyncio.to_thread(bots.wait_for, lambda m: m["event"] == "done", 90)
         sent = bots.sent_segments
         finals_per_room = [
@@ -94,8 +94,10 @@ async def test_eight_sessions_each_receive_only_their_own_call(
         assert dominant_hz(heard) == pytest.approx(TONES[n], abs=15), rooms[n]
         own_energy = band_energy(heard, TONES[n])
         for m, hz in enumerate(TONES):
-            if m != n:  # nobody else's tone mixed in (it would be as loud as our own)
-                assert band_energy(heard, hz) < own_energy * 1e-2, (rooms[n], hz)
+            # nobody else's tone mixed in: it would be as loud as our own, while clicks
+            # from frames dropped on a busy machine spread only faint broadband energy
+            if m != n:
+                assert band_energy(heard, hz) < own_energy * 0.1, (rooms[n], hz)
 
     await asyncio.gather(*(session.end() for session, _ in sessions))
     await asyncio.wait_for(asyncio.gather(*(session.closed for session, _ in sessions)), 30)
