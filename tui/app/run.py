@@ -136,6 +136,35 @@ def keymap_from(settings: Settings) -> dict[str, str]:
     }
 
 
+def binding_ids() -> list[str]:
+    """Every remappable binding id of the dashboard, in the order of its bindings."""
+    from textual.binding import Binding
+
+    from tui.app.app import DashboardScreen
+
+    return [b.id for b in DashboardScreen.BINDINGS if isinstance(b, Binding) and b.id]
+
+
+def unknown_binding_ids(settings: Settings) -> str | None:
+    """A message naming each ``[keys]`` entry that is no binding id, with its line."""
+    from tui.config.loader import find_key_line
+
+    known = set(binding_ids())
+    problems = []
+    text = None
+    if settings.config_path is not None:
+        text = settings.config_path.read_text(errors="replace")
+    for binding_id in settings.keys:
+        if binding_id in known:
+            continue
+        line = find_key_line(text, ("keys", binding_id)) if text else None
+        where = f" ({settings.config_path}, line {line})" if line else ""
+        problems.append(f'keys."{binding_id}"{where}: unknown binding id')
+    if not problems:
+        return None
+    return "; ".join(problems) + "; known ids: " + ", ".join(sorted(known))
+
+
 def build_app(settings: Settings, pinned: Sequence[str]) -> tuple[LiveDashboardApp, Any]:
     """Wire client, store, alerts, audio, live monitor and app (returns app and router)."""
     from tui.anyreach import AnyreachClient
@@ -190,6 +219,10 @@ def _main(argv: list[str], stderr: TextIO) -> int:
         return int(exit_.code or 0)
     settings = settings_or_report(args, stderr)  # prints the permission warning too
     if settings is None:
+        return EXIT_BAD_CONFIG
+    unknown_keys = unknown_binding_ids(settings)
+    if unknown_keys:
+        print(f"anyreach-tui: {unknown_keys}", file=stderr)
         return EXIT_BAD_CONFIG
     if settings.api_key is None:
         where = settings.config_path or "the config file"
