@@ -196,7 +196,7 @@ def _token(stack: DemoStack, identity: str, room_name: str) -> str:
     )
 
 
-@pytest.mark.timeout(120, method="thread")
+@pytest.mark.timeout(180, method="thread")
 async def test_a_server_drop_is_not_a_leave(demo_stack: StackFactory) -> None:
     stack = await demo_stack()
     entry = stack.start_call("support", options=CallOptions(mode="tone", loop=True))
@@ -204,16 +204,20 @@ async def test_a_server_drop_is_not_a_leave(demo_stack: StackFactory) -> None:
     assert entry.call is not None
     agent = entry.call.agent
 
-    stack.server.kill()
-    await eventually(lambda: not agent.connected, 30)
+    joins_before = agent.joins
+    stack.server.kill()  # as a crash: rooms and participants are gone
     assert entry.status == "in_progress"
     async with AnyreachClient(stack.api_url, stack.api_key) as client:
         # Still active while the server is away: a token can be minted to reconnect.
         assert (await client.listener_token(entry.conversation_id)).room_name == entry.room_name
 
         await asyncio.to_thread(stack.server.start)
-        # Back either by a fresh join or by the rtc layer's own reconnect.
-        await eventually(lambda: agent.rejoins >= 1 and agent.connected, 45)
+        # Back either by a fresh join or by the rtc layer's own reconnect (its ICE retries
+        # can take a while on a loaded machine).
+        await eventually(
+            lambda: (agent.joins > joins_before or agent.reconnects >= 1) and agent.connected,
+            100,
+        )
         assert entry.status == "in_progress"
         assert stack.emulator.conversation(entry.conversation_id).status == "in_progress"
         assert [c.id for c in await client.active_conversations()] == [entry.conversation_id]
