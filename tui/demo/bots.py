@@ -285,15 +285,26 @@ class Bot:
         if source is None:
             return
         position = 0
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
-            while True:
+            while self._source is source:
                 chunk = tone(frequency, position, TONE_FRAME_SAMPLES)
                 position += TONE_FRAME_SAMPLES
                 await source.capture_frame(_frame(chunk))
+                # capture_frame paces itself only while the source is open; a closed
+                # one returns at once and this loop would starve the event loop.
+                # Never run more than a little ahead of real time.
+                ahead = position / SAMPLE_RATE - (loop.time() - started)
+                if ahead > MAX_TONE_LEAD_S:
+                    await asyncio.sleep(ahead - MAX_TONE_LEAD_S / 2)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.warning("%r: tone capture failed", self, exc_info=True)
+
+
+MAX_TONE_LEAD_S = 0.2  # how far tone capture may run ahead of the wall clock
 
 
 def _frame(chunk: np.ndarray) -> rtc.AudioFrame:
