@@ -16,7 +16,6 @@ from tests.fixtures.listen import (
     RecordingOutput,
     dominant_hz,
     listener_token,
-    wait_for_level,
 )
 from tui.demo.bot_process import BotProcess, CallSpec
 from tui.demo.calls import CallOptions
@@ -63,7 +62,6 @@ async def test_eight_sessions_each_receive_only_their_own_call(
     with BotProcess(livekit_server.url, livekit_server.api_key, livekit_server.api_secret,
                     specs) as bots:
         await asyncio.to_thread(bots.wait_ready, 90)  # joins are slow on a busy machine
-        await asyncio.gather(*(wait_for_level(session, -30, 40) for session, _ in sessions))
         await asyncio.to_thread(bots.wait_for, lambda m: m["event"] == "done", 90)
         sent = bots.sent_segments
         finals_per_room = [
@@ -91,6 +89,7 @@ async def test_eight_sessions_each_receive_only_their_own_call(
                 if name == "agentDisconnected"] == ["agent-ava"]
         assert rec.errors == []
         heard = output.samples()
+        assert len(heard) > 24_000, (rooms[n], len(heard))  # half a second of call audio
         assert dominant_hz(heard) == pytest.approx(TONES[n], abs=15), rooms[n]
         own_energy = band_energy(heard, TONES[n])
         for m, hz in enumerate(TONES):

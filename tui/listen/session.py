@@ -315,21 +315,22 @@ class ListenSession:
         for sid in participant.track_publications:
             self._awaiting_audio.discard(sid)
         self._check_audio_ready()
-        self._emit_transcripts(self._assembler.speaker_left(participant.identity))
         is_agent = participant.kind == _AGENT or participant.identity in self._agents
-        # A sender that leaves mid-stream leaves its reader waiting forever (the native
-        # layer reports no error): once in-flight data has had time to land, cut those
-        # streams.  Agents relay the caller's transcripts too, so an agent leaving cuts all.
+        # Data can trail the departure notice, so the departed speaker's segments are
+        # settled only once their streams have gone quiet.  A sender that leaves
+        # mid-stream leaves its reader waiting forever (the native layer reports no
+        # error), so quiet streams are cut.  Agents relay the caller's transcripts
+        # too, so an agent leaving concerns every stream.
         timer = asyncio.get_running_loop().call_later(
-            STREAM_CUT_GRACE, self._cut_streams_of, participant.identity, is_agent
+            STREAM_CUT_GRACE, self._settle_departed, participant.identity, is_agent
         )
         self._cut_timers.add(timer)
         if is_agent:
             self._emitter.emit("agentDisconnected", AgentDisconnected(participant.identity))
 
-    def _cut_streams_of(self, identity: str, everyone: bool) -> None:
-        """Close the departed sender's streams that have gone quiet; check again later
-        on those still receiving (their data may trail the departure notice)."""
+    def _settle_departed(self, identity: str, everyone: bool) -> None:
+        """Cut the departed sender's streams that have gone quiet and settle its
+        segments; check again later while some are still receiving."""
         loop = asyncio.get_running_loop()
         now = loop.time()
         self._cut_timers = {t for t in self._cut_timers if t.when() > now}
@@ -343,9 +344,13 @@ class ListenSession:
                 continue
             self._cut_streams.add(stream_id)
             reader.close()  # its reading task ends and settles the segment as broken
-        if still_busy and not self._given_up:
-            timer = loop.call_later(STREAM_CUT_GRACE, self._cut_streams_of, identity, everyone)
+        if self._given_up:
+            return
+        if still_busy:
+            timer = loop.call_later(STREAM_CUT_GRACE, self._settle_departed, identity, everyone)
             self._cut_timers.add(timer)
+        else:
+            self._emit_transcripts(self._assembler.speaker_left(identity))
 
     def _on_track_subscribed(
         self,
