@@ -198,7 +198,7 @@ async def test_nothing_leaks_once_teardown_has_finished(
     await asyncio.sleep(0.2)  # let finished tasks be collected by the loop
     leftovers = asyncio.all_tasks() - baseline_tasks - {asyncio.current_task()}
     assert leftovers == set()
-    assert session._readers == {} and session._audio.track_count == 0
+    assert session._feed.open_streams == 0 and session._audio.track_count == 0
     assert session._room is not None and session._room._text_stream_readers == {}
     assert ffi_subscribers() == baseline_subscribers  # every room/stream/reader unsubscribed
     assert slow_seen  # async handlers ran, and were finished before closed resolved

@@ -11,10 +11,9 @@ short; every AudioStream and text stream reader is closed at teardown.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
-from collections.abc import Callable, Generator, Iterable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -31,15 +30,9 @@ from tui.listen.errors import (
     url_problem,
 )
 from tui.listen.events import EventEmitter
+from tui.listen.feed import TranscriptFeed
 from tui.listen.levels import AudioLevel
-from tui.listen.transcripts import (
-    DEFAULT_LEGACY_HOLD,
-    TOPIC_TRANSCRIPTION,
-    LegacySegment,
-    Role,
-    SegmentAssembler,
-    Transcript,
-)
+from tui.listen.transcripts import DEFAULT_LEGACY_HOLD, TOPIC_TRANSCRIPTION, Transcript
 
 logger = logging.getLogger(__name__)
 
@@ -52,10 +45,6 @@ STATE_DISCONNECTED: SessionState = "disconnected"
 EVENT_NAMES = frozenset({"stateChange", "transcript", "agentDisconnected", "error", "ended"})
 _AGENT = rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
 _NATIVE_ATTEMPTS = 3  # the native layer retries a failed signal connection this many times
-STREAM_CUT_GRACE = 2.0  # s of silence, after its sender left, before a stream is cut
-# s a transcript stream waits for news of its unknown sender: the server announces
-# a participant only once its media connection is up, often after its first words.
-SENDER_GRACE = 3.0
 END_DRAIN_SHARE = 0.2  # of end_timeout, spent letting open transcript streams finish
 _ids = itertools.count(1)
 
@@ -99,7 +88,7 @@ class ListenSession:
         self._end_timeout = end_timeout
         self._label = label or f"listen-{next(_ids)}"
         self._emitter = EventEmitter(self._label)
-        self._assembler = SegmentAssembler(legacy_hold=legacy_hold)
+        self._feed = TranscriptFeed(self._emit_transcript, self._label, legacy_hold)
         self._audio = CallAudio(output, self._label)
         self._state: SessionState = STATE_IDLE
         self._room: rtc.Room | None = None
@@ -112,17 +101,8 @@ class ListenSession:
         self._stop_reason: str | None = None  # set when connecting must stop early
         self._stop = asyncio.Event()
         self._audio_ready: asyncio.Event = asyncio.Event()
-        self._participants_changed = asyncio.Event()
-        self._last_opened: asyncio.Event | None = None
         self._awaiting_audio: set[str] = set()
-        self._agents: set[str] = set()
-        # open transcript streams: reading task -> (reader, sender identity)
-        self._readers: dict[asyncio.Task[None], tuple[rtc.TextStreamReader, str]] = {}
-        self._cut_streams: set[str] = set()  # stream ids closed because their sender left
-        self._cut_timers: set[asyncio.TimerHandle] = set()
-        self._stream_activity: dict[str, float] = {}  # stream id -> loop time of its last data
         self._background: set[asyncio.Task[Any]] = set()
-        self._legacy_timer: asyncio.TimerHandle | None = None
         self._given_up = False  # connect failed or end() began: room events are ignored
         self._ended = False
         self.closed = _Closed()
@@ -204,7 +184,7 @@ class ListenSession:
             problem = url_problem(self._url)
             if problem is not None:
                 raise SessionError(problem)
-            room = self._room = rtc.Room(loop=loop)
+            room = self._room = self._feed.room = rtc.Room(loop=loop)
             self._wire(room)
             options = rtc.RoomOptions(
                 auto_subscribe=True,
@@ -274,8 +254,7 @@ class ListenSession:
     def _scan_room(self, room: rtc.Room) -> None:
         """Participants and tracks already there get no events: look them up."""
         for participant in room.remote_participants.values():
-            if participant.kind == _AGENT:
-                self._agents.add(participant.identity)
+            self._feed.participant_joined(participant)
             for publication in participant.track_publications.values():
                 if (
                     publication.kind == rtc.TrackKind.KIND_AUDIO
@@ -304,10 +283,7 @@ class ListenSession:
         room.register_text_stream_handler(TOPIC_TRANSCRIPTION, self._on_text_stream)
 
     def _on_participant_connected(self, participant: rtc.RemoteParticipant) -> None:
-        if participant.kind == _AGENT:
-            self._agents.add(participant.identity)
-        self._participants_changed.set()
-        self._participants_changed = asyncio.Event()
+        self._feed.participant_joined(participant)
 
     def _on_participant_disconnected(self, participant: rtc.RemoteParticipant) -> None:
         if self._given_up:
@@ -315,42 +291,10 @@ class ListenSession:
         for sid in participant.track_publications:
             self._awaiting_audio.discard(sid)
         self._check_audio_ready()
-        is_agent = participant.kind == _AGENT or participant.identity in self._agents
-        # Data can trail the departure notice, so the departed speaker's segments are
-        # settled only once their streams have gone quiet.  A sender that leaves
-        # mid-stream leaves its reader waiting forever (the native layer reports no
-        # error), so quiet streams are cut.  Agents relay the caller's transcripts
-        # too, so an agent leaving concerns every stream.
-        timer = asyncio.get_running_loop().call_later(
-            STREAM_CUT_GRACE, self._settle_departed, participant.identity, is_agent
-        )
-        self._cut_timers.add(timer)
+        is_agent = participant.kind == _AGENT or participant.identity in self._feed.agents
+        self._feed.participant_left(participant.identity, is_agent)
         if is_agent:
             self._emitter.emit("agentDisconnected", AgentDisconnected(participant.identity))
-
-    def _settle_departed(self, identity: str, everyone: bool) -> None:
-        """Cut the departed sender's streams that have gone quiet and settle its
-        segments; check again later while some are still receiving."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        self._cut_timers = {t for t in self._cut_timers if t.when() > now}
-        still_busy = False
-        for reader, sender in list(self._readers.values()):
-            if not (everyone or sender == identity):
-                continue
-            stream_id = reader.info.stream_id
-            if now - self._stream_activity.get(stream_id, now) < STREAM_CUT_GRACE:
-                still_busy = True
-                continue
-            self._cut_streams.add(stream_id)
-            reader.close()  # its reading task ends and settles the segment as broken
-        if self._given_up:
-            return
-        if still_busy:
-            timer = loop.call_later(STREAM_CUT_GRACE, self._settle_departed, identity, everyone)
-            self._cut_timers.add(timer)
-        else:
-            self._emit_transcripts(self._assembler.speaker_left(identity))
 
     def _on_track_subscribed(
         self,
@@ -400,7 +344,7 @@ class ListenSession:
             return
         logger.info("%s: room lost (reason %s)", self._label, reason)
         self._stop_early("The connection to the call was lost while joining.")
-        self._emit_transcripts(self._assembler.finish_all())
+        self._feed.room_lost()
         self._set_state(STATE_DISCONNECTED)
 
     # ---- transcripts ------------------------------------------------------------------
@@ -408,81 +352,7 @@ class ListenSession:
         if self._given_up:
             reader.close()
             return
-        # Streams must reach the assembler in arrival order (the newest stream of a
-        # segment wins), even when one of them waits to learn who its sender is.
-        previous, opened = self._last_opened, asyncio.Event()
-        self._last_opened = opened
-        task = asyncio.get_running_loop().create_task(
-            self._read_transcript_stream(reader, participant_identity, previous, opened)
-        )
-        self._readers[task] = (reader, participant_identity)
-        task.add_done_callback(self._forget_reader)
-
-    def _forget_reader(self, task: asyncio.Task[None]) -> None:
-        self._readers.pop(task, None)
-
-    async def _read_transcript_stream(
-        self,
-        reader: rtc.TextStreamReader,
-        participant_identity: str,
-        previous: asyncio.Event | None,
-        opened: asyncio.Event,
-    ) -> None:
-        stream_id = reader.info.stream_id
-        broken = False
-        try:
-            try:
-                if previous is not None:
-                    await previous.wait()
-                # Data and signalling travel separately: a stream can beat the news
-                # of its sender joining, and the role depends on the sender's kind.
-                await self._wait_until_known(participant_identity)
-                role = self._role_of(participant_identity)
-                self._emit_transcripts(
-                    self._assembler.stream_opened(
-                        stream_id, reader.info.attributes, role, participant_identity
-                    )
-                )
-            finally:
-                opened.set()
-            loop = asyncio.get_running_loop()
-            self._stream_activity[stream_id] = loop.time()
-            async for chunk in reader:
-                self._stream_activity[stream_id] = loop.time()
-                self._emit_transcripts(self._assembler.stream_chunk(stream_id, chunk))
-        except rtc.StreamError as error:
-            # Sender left or aborted: what arrived is all there will be.
-            logger.info("%s: transcript stream broke: %s", self._label, error)
-            broken = True
-        finally:
-            reader.close()
-        broken = broken or stream_id in self._cut_streams
-        self._cut_streams.discard(stream_id)
-        self._stream_activity.pop(stream_id, None)
-        self._emit_transcripts(
-            self._assembler.stream_closed(stream_id, reader.info.attributes, broken=broken)
-        )
-
-    async def _wait_until_known(self, identity: str) -> None:
-        if self._agents:
-            # The agent is known, so an unknown sender is someone it transcribes
-            # (the caller): a "user" either way, no need to wait.
-            return
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + SENDER_GRACE
-        while not self._knows(identity) and not self._given_up:
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                return
-            changed = self._participants_changed
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), remaining)
-
-    def _knows(self, identity: str) -> bool:
-        room = self._room
-        return identity in self._agents or (
-            room is not None and identity in room.remote_participants
-        )
+        self._feed.on_text_stream(reader, participant_identity)
 
     def _on_legacy_transcription(
         self,
@@ -490,50 +360,11 @@ class ListenSession:
         participant: rtc.Participant | None,
         publication: rtc.TrackPublication | None,
     ) -> None:
-        if self._given_up:
-            return
-        identity = participant.identity if participant is not None else ""
-        loop = asyncio.get_running_loop()
-        self._emit_transcripts(
-            self._assembler.legacy(
-                identity,
-                self._role_of(identity),
-                [LegacySegment(s.id, s.text, s.final) for s in segments],
-                loop.time(),
-            )
-        )
-        self._arm_legacy_timer()
+        if not self._given_up:
+            self._feed.on_legacy(segments, participant, publication)
 
-    def _arm_legacy_timer(self) -> None:
-        deadline = self._assembler.next_deadline()
-        timer = self._legacy_timer
-        if timer is not None and (deadline is None or timer.when() > deadline):
-            timer.cancel()
-            self._legacy_timer = timer = None
-        if deadline is not None and timer is None and not self._given_up:
-            self._legacy_timer = asyncio.get_running_loop().call_at(
-                deadline, self._on_legacy_due
-            )
-
-    def _on_legacy_due(self) -> None:
-        self._legacy_timer = None
-        self._emit_transcripts(self._assembler.due(asyncio.get_running_loop().time()))
-        self._arm_legacy_timer()
-
-    def _role_of(self, identity: str) -> Role:
-        if identity in self._agents:
-            return "agent"
-        room = self._room
-        participant = room.remote_participants.get(identity) if room is not None else None
-        if participant is not None and participant.kind == _AGENT:
-            self._agents.add(identity)
-            return "agent"
-        return "user"
-
-    def _emit_transcripts(self, transcripts: Iterable[Transcript]) -> None:
-        for transcript in transcripts:
-            if self._ended:
-                return
+    def _emit_transcript(self, transcript: Transcript) -> None:
+        if not self._ended:
             self._emitter.emit("transcript", transcript)
 
     # ---- ending -----------------------------------------------------------------------
@@ -542,19 +373,8 @@ class ListenSession:
         deadline = loop.time() + self._end_timeout
         self._stop_early("The session was ended before it finished connecting.")
         self._audio.stop_output()
-        if self._legacy_timer is not None:
-            self._legacy_timer.cancel()
-            self._legacy_timer = None
-        for timer in self._cut_timers:
-            timer.cancel()
-        self._cut_timers.clear()
-        if self._readers:
-            # Words already sent (a final stream racing the agent's departure) are
-            # still in the pipe: let open streams finish briefly before settling.
-            await asyncio.wait(set(self._readers), timeout=self._end_timeout * END_DRAIN_SHARE)
-        self._emit_transcripts(self._assembler.finish_all())
+        await self._feed.finish(drain=self._end_timeout * END_DRAIN_SHARE)
         self._given_up = True
-        self._participants_changed.set()  # wake streams waiting to learn their sender
         teardown = loop.create_task(self._teardown())
         self._track(teardown)
         # Forced teardown: a frozen server must not hold end() past its bound.
@@ -573,10 +393,7 @@ class ListenSession:
         self._stop.set()
 
     async def _teardown(self) -> None:
-        for reader, _ in list(self._readers.values()):
-            reader.close()  # wakes its pending read: the reading task ends by itself
-        if self._readers:
-            await asyncio.wait(set(self._readers))
+        await self._feed.aclose()
         await self._audio.aclose()
         await self._ensure_room_disposed()
 
