@@ -7,8 +7,10 @@ would, presses keys, and checks that after ``q`` no process of the demo is left.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -58,7 +60,20 @@ class Tmux:
         return out.strip() == "1"
 
     def kill(self) -> None:
+        # A failing test must not leave the demo behind: remember its processes
+        # before the pane goes, then make sure none survives.
+        try:
+            pids = descendants(self.pane_pid()) | {self.pane_pid()}
+        except (subprocess.CalledProcessError, ValueError):
+            pids = set()
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and any(alive(p) for p in pids):
+            time.sleep(0.2)
+        for pid in pids:
+            if alive(pid):
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
 
 
 def descendants(pid: int) -> set[int]:

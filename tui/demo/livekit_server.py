@@ -12,6 +12,7 @@ import atexit
 import contextlib
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,6 +24,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tui.demo.server_install import ensure_livekit_server
+
+# The server gets SIGTERM if the process (strictly: the thread) that started it dies
+# without stopping it: a test run killed by a timeout or a kill -9 leaves no server.
+_DIE_WITH_PARENT = (
+    ["setpriv", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
+)
 
 DEV_API_KEY = "devkey"
 DEV_API_SECRET = "secret"  # livekit-server --dev's well-known local secret
@@ -121,6 +128,7 @@ class LiveKitServer:
         try:
             self._proc = subprocess.Popen(
                 [
+                    *_DIE_WITH_PARENT,
                     str(binary),
                     "--dev",
                     "--bind", "127.0.0.1",
