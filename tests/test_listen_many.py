@@ -76,7 +76,7 @@ async def test_eight_sessions_each_receive_only_their_own_call(
     # the slow handler is still far behind, yet every session already has everything
     assert len(slow_handled) < len(sessions[0][1].transcripts)
 
-    for n, ((_, rec), output) in enumerate(zip(sessions, outputs, strict=True)):
+    for n, ((session, rec), output) in enumerate(zip(sessions, outputs, strict=True)):
         own = [s for room, s in sent if room == rooms[n] and s.channel == "stream"]
         others = {s.segment_id for room, s in sent if room != rooms[n]}
         expected = [
@@ -90,7 +90,8 @@ async def test_eight_sessions_each_receive_only_their_own_call(
         assert rec.errors == []
         heard = output.samples()
         assert len(heard) > 24_000, (rooms[n], len(heard))  # half a second of call audio
-        assert dominant_hz(heard) == pytest.approx(TONES[n], abs=15), rooms[n]
+        diagnostics = (rooms[n], session._audio.frames_by_track, rec.names().count("transcript"))
+        assert dominant_hz(heard) == pytest.approx(TONES[n], abs=15), diagnostics
         own_energy = band_energy(heard, TONES[n])
         for m, hz in enumerate(TONES):
             # nobody else's tone mixed in: it would be as loud as our own, while clicks

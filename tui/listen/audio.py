@@ -78,6 +78,7 @@ class CallAudio:
         self._readers: dict[str, asyncio.Task[None]] = {}
         self.level: AudioLevel = SILENT
         self.frames_mixed = 0
+        self.frames_by_track: dict[str, int] = {}  # decoded frames per track (diagnostics)
         self.playing = False  # start_audio() was called
         self.muted = False
         self.closed = False
@@ -111,6 +112,7 @@ class CallAudio:
                 samples = np.frombuffer(frame.data, dtype=np.int16)
                 if frame.num_channels > 1:  # asked for mono; defensive all the same
                     samples = samples.reshape(-1, frame.num_channels).mean(axis=1)
+                self.frames_by_track[key] = self.frames_by_track.get(key, 0) + 1
                 self._mixer.push(key, samples)
         except Exception:
             logger.exception("%s: audio track %s failed", self._label, key)
