@@ -19,6 +19,10 @@ from tui.audio import AudioRouter, PyAudioDevice, open_output_device
 
 A_HZ, B_HZ = 440.0, 1000.0
 SETTLE = ms(500)  # "from 500 ms later on"
+# The feeders write in real time from the test's own loop; on a busy machine one can
+# fall behind for a moment and the jitter buffer plays a gap.  A gap may spoil a few
+# windows; the other call's band over the heard one never passes in any window.
+CLEAN = 0.8
 
 
 @pytest.mark.timeout(60)
@@ -61,8 +65,8 @@ async def test_only_the_focused_call_is_heard_and_a_switch_moves_the_sound(
     def at(t: float) -> int:
         return a_onset + round((t - t_listen) * 48000)
 
-    assert_only(samples, a_onset + ms(20), at(t_focus_b), heard=A_HZ, other=B_HZ)
-    assert_only(samples, at(t_focus_b) + SETTLE, at(t_off), heard=B_HZ, other=A_HZ)
+    assert_only(samples, a_onset + ms(20), at(t_focus_b), A_HZ, B_HZ, CLEAN)
+    assert_only(samples, at(t_focus_b) + SETTLE, at(t_off), B_HZ, A_HZ, CLEAN)
     assert_silent(samples, at(t_off) + SETTLE, at(t_end) - ms(100), (A_HZ, B_HZ))
 
 
@@ -97,4 +101,4 @@ async def test_nothing_is_heard_before_listening_is_turned_on(
     assert a_onset is not None, "listening on, the focused call was never heard"
     assert a_onset >= ms(1000), "the not-listening period was not recorded"
     assert_silent(samples, 0, a_onset - ms(10), (A_HZ, B_HZ))
-    assert_only(samples, a_onset + ms(20), a_onset + ms(600), heard=A_HZ, other=B_HZ)
+    assert_only(samples, a_onset + ms(20), a_onset + ms(600), A_HZ, B_HZ, CLEAN)
