@@ -117,12 +117,8 @@ class CallController:
             return
         if self._stopped:
             return
-        output = self.router.output_for(self.conversation_id) if self.router else None
-        session = self.session_factory(grant.url, grant.token, output=output)
+        session = self._open_session(grant)
         self.session = session
-        set_level_source = getattr(self.router, "set_level_source", None)
-        if set_level_source is not None:
-            set_level_source(self.conversation_id, lambda: session.level)
         self._wire(session)
         self.call.set_state("connecting")
         try:
@@ -137,6 +133,15 @@ class CallController:
                 self.call.set_error(str(exc) or f"Could not connect ({type(exc).__name__})")
             return
         self._level_task = asyncio.get_running_loop().create_task(self._poll_level())
+
+    def _open_session(self, grant: Any) -> SessionLike:
+        """A session for ``grant`` that plays into the router, which can read its level."""
+        output = self.router.output_for(self.conversation_id) if self.router else None
+        session = self.session_factory(grant.url, grant.token, output=output)
+        set_level_source = getattr(self.router, "set_level_source", None)
+        if set_level_source is not None:
+            set_level_source(self.conversation_id, lambda: session.level)
+        return session
 
     def _wire(self, session: SessionLike) -> None:
         call = self.call

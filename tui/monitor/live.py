@@ -195,13 +195,9 @@ class LiveCallController(CallController):
 
         Returns whether the session ever connected.
         """
-        output = self.router.output_for(self.conversation_id) if self.router else None
-        session = self.session_factory(grant.url, grant.token, output=output)
+        session = self._open_session(grant)
         attempt = _Attempt(session)
         self._attempt, self.session = attempt, session
-        set_level_source = getattr(self.router, "set_level_source", None)
-        if set_level_source is not None:
-            set_level_source(self.conversation_id, lambda: session.level)
         self._wire_attempt(attempt)
         self.call.set_state("connecting")
         try:
