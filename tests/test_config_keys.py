@@ -54,3 +54,16 @@ async def test_a_remapped_key_does_the_action_and_the_old_key_no_longer_does() -
         await pilot.pause()
         assert dashboard.listening
         await pilot.press("q")
+
+
+def test_an_unknown_theme_exits_2_naming_key_and_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ANYREACH_API_KEY", "ak_test")
+    config = tmp_path / "config.toml"
+    config.write_text('[ui]\nwallboard = false\ntheme = "solarised"\n')
+    config.chmod(0o600)
+    stderr = io.StringIO()
+    assert _main(["--config", str(config)], stderr) == 2
+    message = stderr.getvalue()
+    assert "ui.theme" in message and "line 3" in message and "ansi-dark" in message

@@ -165,6 +165,24 @@ def unknown_binding_ids(settings: Settings) -> str | None:
     return "; ".join(problems) + "; known ids: " + ", ".join(sorted(known))
 
 
+def unknown_theme(settings: Settings) -> str | None:
+    """A message when ``ui.theme`` names no Textual theme (it would fail after start)."""
+    from textual.theme import BUILTIN_THEMES
+
+    from tui.config.loader import find_key_line
+
+    theme = settings.ui.theme
+    if not theme or theme in BUILTIN_THEMES:
+        return None
+    where = ""
+    if settings.config_path is not None:
+        line = find_key_line(settings.config_path.read_text(errors="replace"), ("ui", "theme"))
+        if line:
+            where = f" ({settings.config_path}, line {line})"
+    return (f"ui.theme{where}: unknown theme {theme!r}; one of: "
+            + ", ".join(sorted(BUILTIN_THEMES)))
+
+
 def build_app(settings: Settings, pinned: Sequence[str]) -> tuple[LiveDashboardApp, Any]:
     """Wire client, store, alerts, audio, live monitor and app (returns app and router)."""
     from tui.anyreach import AnyreachClient
@@ -220,10 +238,10 @@ def _main(argv: list[str], stderr: TextIO) -> int:
     settings = settings_or_report(args, stderr)  # prints the permission warning too
     if settings is None:
         return EXIT_BAD_CONFIG
-    unknown_keys = unknown_binding_ids(settings)
-    if unknown_keys:
-        print(f"anyreach-tui: {unknown_keys}", file=stderr)
-        return EXIT_BAD_CONFIG
+    for problem in (unknown_binding_ids(settings), unknown_theme(settings)):
+        if problem:
+            print(f"anyreach-tui: {problem}", file=stderr)
+            return EXIT_BAD_CONFIG
     if settings.api_key is None:
         where = settings.config_path or "the config file"
         print(f"anyreach-tui: no API key: set api_key in {where} or ANYREACH_API_KEY "
