@@ -6,6 +6,7 @@ from collections.abc import Callable
 from functools import partial
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.markup import escape
 
 from tui.monitor.text import safe_text
 
@@ -37,19 +38,22 @@ class DashboardCommands(Provider):
             label = safe_text(call.info.caller, 60)
             if call.info.agent_name:
                 label += " · " + safe_text(call.info.agent_name, 60)
+            # LIVE is reserved for pane badges: the palette says "connected".
+            state = "connected" if call.is_live else call.badge.text
             commands.append(
-                (f"Focus call: {label}", call.badge.text, partial(dashboard.focus,
-                                                                  call.conversation_id))
+                (f"Focus call: {label}", state, partial(dashboard.focus, call.conversation_id))
             )
         return commands
 
     async def discover(self) -> Hits:
+        # Callers, agents and errors are data: escaped, never read as markup.
         for name, help_text, callback in self._commands():
-            yield DiscoveryHit(name, callback, help=help_text)
+            yield DiscoveryHit(escape(name), callback, text=name, help=escape(help_text))
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for name, help_text, callback in self._commands():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(name), callback, help=help_text)
+                yield Hit(score, matcher.highlight(escape(name)), callback, text=name,
+                          help=escape(help_text))
