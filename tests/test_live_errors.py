@@ -125,3 +125,22 @@ async def test_discovery_failing_shows_a_banner_keeps_panes_and_recovers(
     await until(lambda: second.conversation_id in dashboard, 20, "new calls attach again",
                 dashboard)
     assert first.conversation_id in dashboard
+
+
+@pytest.mark.timeout(60)
+async def test_a_refused_pane_retires_when_its_call_is_over(
+    demo_stack: StackFactory, live_monitor: LiveFactory
+) -> None:
+    """A pane stuck on a 403 must not hold a slot of max_panes for the rest of the shift."""
+    stack = await demo_stack(calls=0)
+    emulator = stack.emulator
+    active = emulator.create_conversation(status="in_progress", room_name="room-y")
+    read_only = emulator.add_key([SCOPE_READ])  # may list calls, may not listen
+    monitor = live_monitor(stack, api_key=read_only, retire_after_s=0.5)
+    await until(lambda: active.id in monitor.dashboard, 20, "discovered", monitor.dashboard)
+    refused = monitor.dashboard.get(active.id)
+    assert refused is not None
+    await until(lambda: refused.error is not None, 20, "403 in words", monitor.dashboard)
+    emulator.set_status(active.id, "completed")
+    await until(lambda: active.id not in monitor.dashboard, 20, "refused pane retired",
+                monitor.dashboard)

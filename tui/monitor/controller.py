@@ -101,6 +101,15 @@ class CallController:
         self._task = asyncio.get_running_loop().create_task(
             self.run(), name=f"call {self.conversation_id}"
         )
+        self._task.add_done_callback(self._report_crash)
+
+    def _report_crash(self, task: asyncio.Task[None]) -> None:
+        """A bug in one pane's run shows in that pane (and the log), never stays silent."""
+        if task.cancelled() or task.exception() is None:
+            return
+        logger.error("call %s failed", self.conversation_id, exc_info=task.exception())
+        self.call.set_error("Internal error: see the log file")
+        self.call.mark_ended()
 
     async def run(self) -> None:
         if self.client is None:

@@ -25,9 +25,10 @@ KEY_REJECTED_BANNER = (
 )
 
 
-def failing_banner(error: AnyreachError) -> str:
+def failing_banner(error: Exception) -> str:
     """One short line for the banner; the full message goes to the log file."""
-    status = f" ({error.status})" if error.status else ""
+    code = getattr(error, "status", None)
+    status = f" ({code})" if code else ""
     return f"Discovery failing{status}: showing the last known calls, retrying"
 
 
@@ -76,6 +77,13 @@ class DiscoveryPoller:
             return DiscoveryUpdate(
                 self.polls, list(self._known.values()), banner=failing_banner(exc)
             )
+        except Exception as exc:  # e.g. an undecodable body: keep polling, say so once
+            self.polls += 1
+            self.failing = True
+            log.exception("discovery failed unexpectedly")
+            return DiscoveryUpdate(
+                self.polls, list(self._known.values()), banner=failing_banner(exc)
+            )
         self.polls += 1
         self.failing = False
         self.succeeded = True
@@ -89,9 +97,13 @@ class DiscoveryPoller:
         while True:
             update = await self.poll_once()
             if self.on_update is not None:
-                result: Any = self.on_update(update)
-                if asyncio.iscoroutine(result):
-                    await result
+                try:
+                    result: Any = self.on_update(update)
+                    if asyncio.iscoroutine(result):
+                        await result
+                except Exception:
+                    # A consumer's bug must not end discovery for the rest of the shift.
+                    log.exception("handling discovery poll %d failed", update.poll)
             if update.stopped:
                 return
             self._wake.clear()

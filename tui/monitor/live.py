@@ -114,6 +114,10 @@ class LiveCallController(CallController):
     def conversation_over(self) -> None:
         """The API no longer lists the conversation as active: the call has ended."""
         self._over.set()
+        if self.finished and not self._stopped:
+            # The run gave up earlier (403, a final 404...): nothing else will end the
+            # pane, and an unretired pane would hold a slot of max_panes for good.
+            self.call.mark_ended()
 
     @property
     def finished(self) -> bool:

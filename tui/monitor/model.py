@@ -11,12 +11,15 @@ through the injectable `clock`.
 
 from __future__ import annotations
 
+import logging
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Literal
+
+logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 SessionState = Literal["idle", "connecting", "connected", "disconnected"]
@@ -359,8 +362,13 @@ class Dashboard:
         return unsubscribe
 
     def _notify(self, change: Change) -> None:
+        # One broken observer must not silence the others, nor fail whoever changed
+        # the model (a session event, discovery, a key press).
         for observer in list(self._observers):
-            observer(change)
+            try:
+                observer(change)
+            except Exception:
+                logger.exception("observer of %s failed on %s", change.call_id, change.kind)
 
     # -- calls -------------------------------------------------------------------
 
