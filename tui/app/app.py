@@ -338,6 +338,13 @@ class DashboardApp(App[int]):
         if self.monitor is not None:
             self.monitor.start()
 
+    def set_notice(self, notice: str | None) -> None:
+        """Show a one-line notice in the status bar (audio device lost or back, quitting)."""
+        self.notice = notice
+        screen = self.screen
+        if isinstance(screen, DashboardScreen):
+            screen._update_status()
+
     async def action_help_quit(self) -> None:
         """Ctrl-C quits here (Textual's default only explains ctrl+q): supervisors expect it."""
         await self.action_quit_dashboard()
@@ -352,7 +359,7 @@ class DashboardApp(App[int]):
             return
         self._quitting = True
         if self.monitor is not None:
-            self.notice = "Ending sessions…"
+            self.set_notice("Ending sessions…")
             self.run_worker(self._end_sessions_and_exit(), group="shutdown", exit_on_error=False)
         else:
             self.exit(0)

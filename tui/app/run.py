@@ -219,7 +219,16 @@ def build_app(settings: Settings, pinned: Sequence[str]) -> tuple[LiveDashboardA
         theme=settings.ui.theme,
         notice=router.notice,
     )
+    router.on_notice(lambda text: show_notice_from_thread(app, text))
     return app, router
+
+
+def show_notice_from_thread(app: DashboardApp, text: str) -> None:
+    """Device notices come from the audio watchdog thread: hand them to the UI's loop."""
+    if not app.is_running:
+        return  # the build-time notice is shown at start; after quitting nobody looks
+    with contextlib.suppress(RuntimeError):  # it stopped in between
+        app.call_from_thread(app.set_notice, text)
 
 
 def main(argv: Sequence[str] | None = None, *, stderr: TextIO | None = None) -> int:
