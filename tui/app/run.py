@@ -34,10 +34,9 @@ from tui.monitor.model import Dashboard
 
 log = logging.getLogger(__name__)
 
-# After SIGHUP/SIGTERM sessions get this long to end, then Textual this long to
-# restore the terminal (if there still is one).
+# After SIGHUP/SIGTERM sessions get this long to end; Textual then restores the
+# terminal (if there still is one) until the deadline below.
 SIGNAL_END_GRACE_S = 2.5
-TEARDOWN_S = 0.3
 # After a signal the process is gone by then, whatever the terminal does: when the
 # terminal has been closed, Textual's teardown can hang on it forever.
 EXIT_DEADLINE_S = 3.2
@@ -86,10 +85,8 @@ class LiveDashboardApp(DashboardApp):
             await self.monitor.aclose(SIGNAL_END_GRACE_S)
         if not _terminal_alive():
             self._exit_now()  # nothing to restore, and Textual's teardown would hang on it
-        # A closed terminal can hang Textual's teardown: give it a moment, then leave.
-        timer = threading.Timer(TEARDOWN_S, self._exit_now)
-        timer.daemon = True
-        timer.start()
+        # The terminal is there: let Textual restore it (cooked mode, main screen) in
+        # whatever time is left; the watchdog started with the signal still bounds it.
         self.exit(0)
 
     def _exit_now(self) -> None:
