@@ -174,7 +174,6 @@ class BadgeKind(Enum):
     RECONNECTING = "reconnecting"
     WAITING = "waiting"
     ENDED = "ended"
-    DISCONNECTED = "disconnected"
     ERROR = "error"
 
 
@@ -232,10 +231,9 @@ class MonitoredCall:
             return Badge("Waiting for room…", BadgeKind.WAITING)
         if self.state == "connected":
             return Badge("LIVE", BadgeKind.LIVE)
-        if self.state == "disconnected" and self.ever_connected:
-            return Badge("Disconnected", BadgeKind.DISCONNECTED)
         if self.ever_connected:
-            # A session that was connected and is connecting (or dropped) again.
+            # A session that was connected and dropped or is connecting again: the
+            # controller rejoins while the call is active (the ends are set above).
             return Badge("Reconnecting…", BadgeKind.RECONNECTING)
         return Badge("Connecting…", BadgeKind.CONNECTING)
 

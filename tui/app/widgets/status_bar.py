@@ -19,8 +19,8 @@ def status_text(dashboard: Dashboard, notice: str | None = None) -> Text:
     waiting = counts["connecting"] + counts["reconnecting"] + counts["waiting"]
     if waiting:
         parts.append(f"{waiting} connecting")
-    if counts["ended"] + counts["disconnected"]:
-        parts.append(f"{counts['ended'] + counts['disconnected']} ended")
+    if counts["ended"]:
+        parts.append(f"{counts['ended']} ended")
     if counts["error"]:
         parts.append(f"{counts['error']} failed")
     text = Text(no_wrap=True, overflow="ellipsis")
