@@ -210,6 +210,7 @@ class Monitor:
         self.router = router
         self.controllers: dict[str, CallController] = {}
         self._stopping: set[asyncio.Task[None]] = set()
+        self._stopping_by_id: dict[str, asyncio.Task[None]] = {}
         self._controller_factory = controller_factory or (
             lambda call: CallController(call, client, router, session_factory=session_factory)
         )
@@ -239,11 +240,23 @@ class Monitor:
             self._sync_router()
 
     def _start_call(self, call: MonitoredCall) -> None:
-        if call.conversation_id in self.controllers:
+        conversation_id = call.conversation_id
+        if conversation_id in self.controllers:
             return
         controller = self._controller_factory(call)
-        self.controllers[call.conversation_id] = controller
-        controller.start()
+        self.controllers[conversation_id] = controller
+        stopping = self._stopping_by_id.get(conversation_id)
+        if stopping is None:
+            controller.start()
+            return
+
+        # The same call was closed a moment ago: its old controller's stop() ends by
+        # removing the router's output for this id, which would silence the new one.
+        def start_when_stopped(_: asyncio.Task[None]) -> None:
+            if self.controllers.get(conversation_id) is controller:
+                controller.start()
+
+        stopping.add_done_callback(start_when_stopped)
 
     def _stop_call(self, conversation_id: str) -> None:
         controller = self.controllers.pop(conversation_id, None)
@@ -251,7 +264,14 @@ class Monitor:
             return
         task = asyncio.get_running_loop().create_task(controller.stop())
         self._stopping.add(task)
-        task.add_done_callback(self._stopping.discard)
+        self._stopping_by_id[conversation_id] = task
+
+        def forget(done: asyncio.Task[None]) -> None:
+            self._stopping.discard(done)
+            if self._stopping_by_id.get(conversation_id) is done:
+                del self._stopping_by_id[conversation_id]
+
+        task.add_done_callback(forget)
 
     def _sync_router(self) -> None:
         if self.router is None:
