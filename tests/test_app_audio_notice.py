@@ -46,3 +46,4 @@ async def test_device_lost_and_back_are_shown(
             await pilot.press("q")
     finally:
         router.close()
+        router.device.close()  # a live device thread would outlast the test

@@ -328,6 +328,7 @@ async def tail_one(
         await client.aclose()
         if router is not None:
             router.close()
+            router.device.close()
 
 
 async def tail_all(settings: Settings, out: JsonLines, stop: asyncio.Event,

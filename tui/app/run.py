@@ -268,6 +268,7 @@ def _main(argv: list[str], stderr: TextIO) -> int:
         log_exit(app)
         with contextlib.suppress(Exception):
             router.close()
+            router.device.close()  # stops PortAudio and its watchdog, gives fd 2 back
     return code
 
 
