@@ -184,6 +184,19 @@ class MintRecord:
     expires_at: datetime
 
 
+def listener_grants(room_name: str) -> lk_api.VideoGrants:
+    """What Anyreach grants a listener: join this room, subscribe, hidden, publish nothing."""
+    return lk_api.VideoGrants(
+        room_join=True,
+        room=room_name,
+        can_subscribe=True,
+        # VideoGrants defaults both to True: a listener must publish nothing.
+        can_publish=False,
+        can_publish_data=False,
+        hidden=True,
+    )
+
+
 class ApiEmulator:
     """``emu = ApiEmulator(lk.url, lk.api_key, lk.api_secret); await emu.start()``."""
 
@@ -554,15 +567,7 @@ class ApiEmulator:
     def _mint(self, conversation: EmulatedConversation) -> dict[str, str]:
         assert conversation.room_name is not None
         identity = f"listener-{next(self._identities)}-{secrets.token_hex(4)}"
-        grants = lk_api.VideoGrants(
-            room_join=True,
-            room=conversation.room_name,
-            can_subscribe=True,
-            # VideoGrants defaults both to True: a listener must publish nothing.
-            can_publish=False,
-            can_publish_data=False,
-            hidden=True,
-        )
+        grants = listener_grants(conversation.room_name)
         with warnings.catch_warnings():
             # livekit-server --dev's well-known secret is short; that is its business.
             warnings.simplefilter("ignore", InsecureKeyLengthWarning)
