@@ -140,6 +140,9 @@ async def test_with_listening_on_moving_focus_moves_what_is_heard(
     assert b_onset is not None, "after moving focus, the other call was never heard"
     # Before the switch only A's onset is checked: on a loaded two-core machine the
     # decoded audio comes through choppy and 1.5 s gives too few clean windows to judge.
-    assert b_onset - a_onset <= round((t_focus_b - t_listen + 0.5) * 48000)
+    # B's first sound bounds the switch: a dropout just after it can delay the
+    # *sustained* onset, as in the audio-routing tests.
+    b_first = onset(samples, B_HZ, start=a_onset, sustain=ms(20)) or b_onset
+    assert min(b_first, b_onset) - a_onset <= round((t_focus_b - t_listen + 0.5) * 48000)
     off_at = b_onset + round((t_off - t_focus_b) * 48000)
     assert_only(samples, b_onset + ms(500), off_at - ms(50), B_HZ, A_HZ, CLEAN)
