@@ -77,15 +77,21 @@ async def run(panes: int, seconds: float, rate: float) -> None:
         await pilot.press("q")
 
     per_pane = [repaints[i] / elapsed for i in ids]
-    print(f"panes: {panes}, burst: {elapsed:.1f} s, updates injected: {updates} "
-          f"({updates / elapsed:.0f}/s, {updates / elapsed / panes:.0f}/s per pane)")
-    print(f"transcript repaints per pane: max {max(per_pane):.1f}/s, "
-          f"median {statistics.median(per_pane):.1f}/s (target: at most ~20/s)")
+    print(
+        f"panes: {panes}, burst: {elapsed:.1f} s, updates injected: {updates} "
+        f"({updates / elapsed:.0f}/s, {updates / elapsed / panes:.0f}/s per pane)"
+    )
+    print(
+        f"transcript repaints per pane: max {max(per_pane):.1f}/s, "
+        f"median {statistics.median(per_pane):.1f}/s (target: at most ~20/s)"
+    )
     if lags:
         lags.sort()
-        print(f"UI loop lag during the burst: median {1000 * statistics.median(lags):.1f} ms, "
-              f"p95 {1000 * lags[int(0.95 * (len(lags) - 1))]:.1f} ms, "
-              f"max {1000 * lags[-1]:.1f} ms")
+        print(
+            f"UI loop lag during the burst: median {1000 * statistics.median(lags):.1f} ms, "
+            f"p95 {1000 * lags[int(0.95 * (len(lags) - 1))]:.1f} ms, "
+            f"max {1000 * lags[-1]:.1f} ms"
+        )
 
 
 def main() -> int:

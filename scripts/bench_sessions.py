@@ -40,12 +40,23 @@ class CountingOutput:
 
 
 def token(server: LiveKitServer, room: str) -> str:
-    grants = api.VideoGrants(room_join=True, room=room, can_subscribe=True, can_publish=False,
-                             can_publish_data=False, hidden=True)
+    grants = api.VideoGrants(
+        room_join=True,
+        room=room,
+        can_subscribe=True,
+        can_publish=False,
+        can_publish_data=False,
+        hidden=True,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return (api.AccessToken(server.api_key, server.api_secret).with_identity("bench")
-                .with_grants(grants).with_ttl(timedelta(minutes=30)).to_jwt())
+        return (
+            api.AccessToken(server.api_key, server.api_secret)
+            .with_identity("bench")
+            .with_grants(grants)
+            .with_ttl(timedelta(minutes=30))
+            .to_jwt()
+        )
 
 
 async def loop_lag(stop: asyncio.Event, lags: list[float]) -> None:
@@ -60,8 +71,11 @@ async def bench(sessions_count: int, seconds: float) -> None:
     with LiveKitServer() as server:
         rooms = [f"bench-{n}" for n in range(sessions_count)]
         specs = [
-            CallSpec(room, CallOptions(mode="tone", tone_hz=300.0 + 50 * n, loop=True),
-                     caller_identity=f"+1555999{n:04d}")
+            CallSpec(
+                room,
+                CallOptions(mode="tone", tone_hz=300.0 + 50 * n, loop=True),
+                caller_identity=f"+1555999{n:04d}",
+            )
             for n, room in enumerate(rooms)
         ]
         with BotProcess(server.url, server.api_key, server.api_secret, specs) as bots:
@@ -109,15 +123,22 @@ async def bench(sessions_count: int, seconds: float) -> None:
             await asyncio.gather(*(s.closed for s in sessions))
 
     print(f"sessions: {sessions_count}")
-    print(f"connect: median {statistics.median(connect_times):.3f} s, "
-          f"max {max(connect_times):.3f} s")
-    print(f"listener CPU: {100 * cpu / wall:.1f} % of one core over {wall:.1f} s "
-          f"({100 * cpu / wall / sessions_count:.2f} % per session)")
+    print(
+        f"connect: median {statistics.median(connect_times):.3f} s, max {max(connect_times):.3f} s"
+    )
+    print(
+        f"listener CPU: {100 * cpu / wall:.1f} % of one core over {wall:.1f} s "
+        f"({100 * cpu / wall / sessions_count:.2f} % per session)"
+    )
     lags.sort()
-    print(f"event-loop lag: median {1000 * statistics.median(lags):.1f} ms, "
-          f"p99 {1000 * lags[int(len(lags) * 0.99)]:.1f} ms, max {1000 * lags[-1]:.1f} ms")
-    print(f"audio frames handed out per session: ~{statistics.median(frames_per_s):.0f}/s "
-          "(100/s = every 10 ms block)")
+    print(
+        f"event-loop lag: median {1000 * statistics.median(lags):.1f} ms, "
+        f"p99 {1000 * lags[int(len(lags) * 0.99)]:.1f} ms, max {1000 * lags[-1]:.1f} ms"
+    )
+    print(
+        f"audio frames handed out per session: ~{statistics.median(frames_per_s):.0f}/s "
+        "(100/s = every 10 ms block)"
+    )
     print(f"transcript events per session: min {min(transcripts)}, max {max(transcripts)}")
     print(f"end() of all sessions together: {end_time:.3f} s")
 

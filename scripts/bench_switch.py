@@ -65,7 +65,7 @@ class RecordingClock:
 def first_band_onset(samples, hz: float, start: int) -> int | None:
     size, step = ms(10), ms(1)
     for at in range(max(start, 0), samples.size - size, step):
-        if band_db(samples[at:at + size], hz) > THRESHOLD_DB:
+        if band_db(samples[at : at + size], hz) > THRESHOLD_DB:
             return at + size // 2
     return None
 
@@ -113,9 +113,11 @@ async def run(switches: int) -> int:
         delays.append((found - at) / RATE * 1000)
         print(f"focus({target}): first samples {delays[-1]:6.1f} ms after the call")
     if delays:
-        print(f"switch delay over {len(delays)} switches: "
-              f"median {statistics.median(delays):.1f} ms, "
-              f"min {min(delays):.1f} ms, max {max(delays):.1f} ms")
+        print(
+            f"switch delay over {len(delays)} switches: "
+            f"median {statistics.median(delays):.1f} ms, "
+            f"min {min(delays):.1f} ms, max {max(delays):.1f} ms"
+        )
     print(f"jitter-buffer underruns: {router.underruns}, PortAudio underflows: {device.xruns}")
     return 0
 

@@ -48,11 +48,18 @@ def rms_dbfs(samples: np.ndarray) -> float:
 def windows(samples: np.ndarray, start: int, end: int, size: int) -> list[tuple[int, np.ndarray]]:
     """Whole windows of ``size`` samples in ``samples[start:end]``, with their offsets."""
     end = min(end, samples.size)
-    return [(at, samples[at:at + size]) for at in range(max(start, 0), end - size + 1, size)]
+    return [(at, samples[at : at + size]) for at in range(max(start, 0), end - size + 1, size)]
 
 
-def onset(samples: np.ndarray, hz: float, *, threshold_db: float = -40.0,
-          start: int = 0, step: int = ms(5), sustain: int = 0) -> int | None:
+def onset(
+    samples: np.ndarray,
+    hz: float,
+    *,
+    threshold_db: float = -40.0,
+    start: int = 0,
+    step: int = ms(5),
+    sustain: int = 0,
+) -> int | None:
     """First sample offset (>= start) where the ``hz`` band rises above ``threshold_db``.
 
     Scans 10 ms windows every ``step`` samples; returns the start of the first
@@ -62,12 +69,13 @@ def onset(samples: np.ndarray, hz: float, *, threshold_db: float = -40.0,
     """
     size = ms(10)
     starts = list(range(max(start, 0), samples.size - size + 1, step))
-    above = [band_db(samples[at:at + size], hz) > threshold_db for at in starts]
+    above = [band_db(samples[at : at + size], hz) > threshold_db for at in starts]
     run = max(1, sustain // step)
     for i in range(len(starts) - run + 1):
-        if all(above[i:i + run]):
+        if all(above[i : i + run]):
             return starts[i]
     return None
+
 
 PRESENT_DB = -30.0  # test tones play at about -10 dBFS
 SILENT_DB = -70.0
@@ -75,8 +83,14 @@ MARGIN_DB = 30.0
 CHECK_WINDOW = ms(50)
 
 
-def assert_only(samples: np.ndarray, start: int, end: int, heard: float, other: float,
-                clean_fraction: float = 1.0) -> None:
+def assert_only(
+    samples: np.ndarray,
+    start: int,
+    end: int,
+    heard: float,
+    other: float,
+    clean_fraction: float = 1.0,
+) -> None:
     """In ``[start, end)`` the ``heard`` band plays and ``other`` stays >= 30 dB below it.
 
     With ``clean_fraction`` < 1 (decoded network audio on a loaded machine) a few
@@ -92,9 +106,11 @@ def assert_only(samples: np.ndarray, start: int, end: int, heard: float, other: 
         if heard_db > PRESENT_DB and heard_db - other_db >= MARGIN_DB:
             clean += 1
         assert other_db < max(heard_db, SILENT_DB), (
-            f"{other:.0f} Hz ({other_db:.0f} dB) over {heard:.0f} Hz at {at / RATE:.3f}s")
+            f"{other:.0f} Hz ({other_db:.0f} dB) over {heard:.0f} Hz at {at / RATE:.3f}s"
+        )
     assert clean >= clean_fraction * len(checked), (
-        f"{heard:.0f} Hz alone and present in only {clean} of {len(checked)} windows")
+        f"{heard:.0f} Hz alone and present in only {clean} of {len(checked)} windows"
+    )
 
 
 def assert_silent(samples: np.ndarray, start: int, end: int, bands: tuple[float, ...]) -> None:

@@ -27,8 +27,10 @@ def test_words_do_not_match_inside_other_words(text: str) -> None:
 def test_match_reports_keyword_and_span_for_highlighting() -> None:
     text = "Please cancel. Cancel it now, supervisor."
     found = AlertMatcher().find(text)
-    assert [(m.keyword, text[m.start:m.end]) for m in found] == [
-        ("cancel", "cancel"), ("cancel", "Cancel"), ("supervisor", "supervisor"),
+    assert [(m.keyword, text[m.start : m.end]) for m in found] == [
+        ("cancel", "cancel"),
+        ("cancel", "Cancel"),
+        ("supervisor", "supervisor"),
     ]
     assert [m.matched for m in found] == ["cancel", "Cancel", "supervisor"]
 
@@ -43,7 +45,9 @@ def test_phrase_matches_across_any_whitespace() -> None:
 def test_regex_keywords_between_slashes_match_whole_words() -> None:
     matcher = AlertMatcher(["/refund(s|ed)?/", "/cancel\\w*/"])
     assert [m.matched for m in matcher.find("Refunded? cancellation, refunds")] == [
-        "Refunded", "cancellation", "refunds",
+        "Refunded",
+        "cancellation",
+        "refunds",
     ]
     assert not matcher.matches("nonrefundable")
 

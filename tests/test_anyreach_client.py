@@ -253,14 +253,17 @@ async def test_pagination_when_the_last_page_is_full(
     assert api_emulator.request_count("conversations") == 5  # the fifth page is empty
 
 
-async def test_filters_reach_the_api(
-    api_emulator: ApiEmulator, make_client: ClientFactory
-) -> None:
+async def test_filters_reach_the_api(api_emulator: ApiEmulator, make_client: ClientFactory) -> None:
     emu = api_emulator
     before = emu.create_conversation(channel="webrtc", user_id="guest_old").id
     cutoff = datetime.now(UTC)
-    web = emu.create_conversation(channel="webrtc", user_id="guest_abc", status="in_progress",
-                                  room_name="web-1", custom_metadata={"team": "blue"}).id
+    web = emu.create_conversation(
+        channel="webrtc",
+        user_id="guest_abc",
+        status="in_progress",
+        room_name="web-1",
+        custom_metadata={"team": "blue"},
+    ).id
     phone = emu.create_conversation(user_id="+15551230001", agent_number="+18005550100").id
     client = make_client()
 
@@ -297,8 +300,12 @@ async def test_active_conversations_is_the_union_newest_first(
 
 def test_conversation_model_tolerates_unknown_and_missing_fields() -> None:
     minimal = Conversation.model_validate(
-        {"id": "c1", "status": "in_progress", "created_at": "2025-01-02T03:04:05Z",
-         "brand_new_field": {"x": 1}}
+        {
+            "id": "c1",
+            "status": "in_progress",
+            "created_at": "2025-01-02T03:04:05Z",
+            "brand_new_field": {"x": 1},
+        }
     )
     assert minimal.status == "in_progress" and minimal.status == ConversationStatus.IN_PROGRESS
     assert minimal.is_active and minimal.agent_name is None and minimal.duration is None

@@ -21,19 +21,20 @@ async def wait_for_text(app, pilot, needle: str, seconds: float) -> None:  # typ
 
 
 @pytest.mark.timeout(90)
-async def test_device_lost_and_back_are_shown(
-    pulse_server: PulseServer, tmp_path: Path
-) -> None:
+async def test_device_lost_and_back_are_shown(pulse_server: PulseServer, tmp_path: Path) -> None:
     from tui.app.run import build_app
 
     config = tmp_path / "config.toml"
     config.write_text("")
-    settings = load_settings(config, {
-        "api_url": "http://127.0.0.1:9",  # nothing listens: no calls, discovery banner only
-        "api_key": "ak_test",
-        "discovery": {"enabled": False},
-        "transcripts": {"enabled": False},
-    })
+    settings = load_settings(
+        config,
+        {
+            "api_url": "http://127.0.0.1:9",  # nothing listens: no calls, discovery banner only
+            "api_key": "ak_test",
+            "discovery": {"enabled": False},
+            "transcripts": {"enabled": False},
+        },
+    )
     app, router = build_app(settings, [])
     try:
         async with app.run_test(size=(160, 30)) as pilot:

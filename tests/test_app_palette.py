@@ -14,8 +14,9 @@ HOSTILE_CALLER = "a[/]b [bold]x"
 async def test_palette_shows_hostile_callers_literally_and_focuses_them() -> None:
     dashboard = Dashboard()
     dashboard.add_call("conv_1", ConversationInfo("conv_1", user_id="+15550001", agent_name="Ava"))
-    dashboard.add_call("conv_2", ConversationInfo("conv_2", user_id=HOSTILE_CALLER,
-                                                  agent_name="[red]Max"))
+    dashboard.add_call(
+        "conv_2", ConversationInfo("conv_2", user_id=HOSTILE_CALLER, agent_name="[red]Max")
+    )
     dashboard.get("conv_2").set_state("connected")  # type: ignore[union-attr]
     app = make_app(dashboard)
     async with app.run_test(size=(140, 40)) as pilot:

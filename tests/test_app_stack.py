@@ -85,12 +85,14 @@ async def test_panes_show_live_and_transcripts_and_q_ends_every_session(
 
 @pytest.mark.timeout(150)
 async def test_with_listening_on_moving_focus_moves_what_is_heard(
-    demo_stack: StackFactory, pulse_server: PulseServer,
+    demo_stack: StackFactory,
+    pulse_server: PulseServer,
 ) -> None:
     stack = await demo_stack(calls=0)
     entries = [
-        stack.start_call("support", channel="webrtc",
-                         options=CallOptions(mode="tone", tone_hz=hz, loop=True))
+        stack.start_call(
+            "support", channel="webrtc", options=CallOptions(mode="tone", tone_hz=hz, loop=True)
+        )
         for hz in (A_HZ, B_HZ)
     ]
     client = AnyreachClient(stack.api_url, stack.api_key)
@@ -111,8 +113,11 @@ async def test_with_listening_on_moving_focus_moves_what_is_heard(
             await until(
                 lambda: all(c.is_live for c in dashboard.calls), 30, "both calls LIVE", dashboard
             )
-            await until(lambda: all(router.level(i).rms_dbfs > -30 for i in (a_id, b_id)), 20,
-                        "both tones reach their sessions")
+            await until(
+                lambda: all(router.level(i).rms_dbfs > -30 for i in (a_id, b_id)),
+                20,
+                "both tones reach their sessions",
+            )
             assert router.heard is None  # focused automatically, but not listening
             recorder = await asyncio.to_thread(pulse_server.record)
             await pilot.press("space")

@@ -30,7 +30,9 @@ SUSTAIN = ms(100)  # an onset is a tone that lasts, not a click's splatter
 
 @pytest.mark.timeout(120)
 async def test_two_tone_calls_only_the_focused_one_is_heard(
-    livekit_server: LiveKitServer, simulated_call, listen_session: MakeSession,
+    livekit_server: LiveKitServer,
+    simulated_call,
+    listen_session: MakeSession,
     pulse_server: PulseServer,
 ) -> None:
     device = open_output_device(None)
@@ -41,19 +43,22 @@ async def test_two_tone_calls_only_the_focused_one_is_heard(
         sessions = {}
         for room in TONES:
             token = listener_token(livekit_server, room, identity=f"listener-{room}")
-            session, _ = listen_session(livekit_server.url, token,
-                                        output=router.output_for(room))
+            session, _ = listen_session(livekit_server.url, token, output=router.output_for(room))
             router.set_level_source(room, lambda s=session: s.level)
             await session.connect()
             await session.start_audio()
             sessions[room] = session
         for room, hz in TONES.items():
-            await simulated_call(livekit_server, room,
-                                 CallOptions(mode="tone", tone_hz=hz, loop=True))
+            await simulated_call(
+                livekit_server, room, CallOptions(mode="tone", tone_hz=hz, loop=True)
+            )
         # Both calls stream (levels from the sessions, read through the router)
         # while nothing is heard yet.
-        await poll_until(lambda: all(router.level(r).rms_dbfs > -30 for r in TONES), 20,
-                         "both calls' tones at the sessions")
+        await poll_until(
+            lambda: all(router.level(r).rms_dbfs > -30 for r in TONES),
+            20,
+            "both calls' tones at the sessions",
+        )
         assert router.heard is None
 
         recorder = await asyncio.to_thread(pulse_server.record)
@@ -94,5 +99,6 @@ async def test_two_tone_calls_only_the_focused_one_is_heard(
     assert b_onset - a_onset <= round((t_focus_b - t_listen + 0.5) * 48000)
     off_at = b_onset + round((t_off - t_focus_b) * 48000)
     assert_only(samples, b_onset + SETTLE, off_at, b_hz, a_hz, CLEAN)
-    assert_silent(samples, off_at + SETTLE, off_at + round((t_end - t_off - 0.1) * 48000),
-                  (a_hz, b_hz))
+    assert_silent(
+        samples, off_at + SETTLE, off_at + round((t_end - t_off - 0.1) * 48000), (a_hz, b_hz)
+    )

@@ -28,7 +28,9 @@ def assert_heard(samples, hz: float) -> None:
 
 @pytest.mark.timeout(90)
 async def test_a_lost_device_is_reported_retried_and_heard_again(
-    pulse_server: PulseServer, tone_feeders: list[ToneFeeder], capfd: pytest.CaptureFixture[str],
+    pulse_server: PulseServer,
+    tone_feeders: list[ToneFeeder],
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     device = open_output_device(None)
     assert isinstance(device, PyAudioDevice), device.notice

@@ -54,8 +54,14 @@ NOISY = "import pyaudio; pyaudio.PyAudio().terminate()"
 
 
 def run(code: str, args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[bytes]:
-    return subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
-                          capture_output=True, timeout=60, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
 
 
 @pytest.fixture
@@ -65,8 +71,7 @@ def no_server_env(tmp_path: Path) -> dict[str, str]:
     runtime.mkdir()
     conf = tmp_path / "client.conf"
     conf.write_text("autospawn = no\n")
-    return {**os.environ, "XDG_RUNTIME_DIR": str(runtime),
-            "PULSE_CLIENTCONFIG": str(conf)}
+    return {**os.environ, "XDG_RUNTIME_DIR": str(runtime), "PULSE_CLIENTCONFIG": str(conf)}
 
 
 @pytest.mark.timeout(120)
@@ -79,8 +84,13 @@ def no_server_env(tmp_path: Path) -> dict[str, str]:
     ],
 )
 def test_sessions_keep_working_with_one_notice_and_a_clean_terminal(
-    case: str, spec: str | None, no_audio: bool, notice_start: str,
-    request: pytest.FixtureRequest, no_server_env: dict[str, str], tmp_path: Path,
+    case: str,
+    spec: str | None,
+    no_audio: bool,
+    notice_start: str,
+    request: pytest.FixtureRequest,
+    no_server_env: dict[str, str],
+    tmp_path: Path,
 ) -> None:
     if case == "unknown_device_name":
         env = dict(request.getfixturevalue("pulse_server").env)

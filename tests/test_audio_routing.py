@@ -27,7 +27,8 @@ CLEAN = 0.8
 
 @pytest.mark.timeout(60)
 async def test_only_the_focused_call_is_heard_and_a_switch_moves_the_sound(
-    pulse_server: PulseServer, tone_feeders: list[ToneFeeder],
+    pulse_server: PulseServer,
+    tone_feeders: list[ToneFeeder],
 ) -> None:
     device = open_output_device(None)
     assert isinstance(device, PyAudioDevice), device.notice
@@ -35,8 +36,10 @@ async def test_only_the_focused_call_is_heard_and_a_switch_moves_the_sound(
         router = AudioRouter(device)
         await wait_until_playing(device)
         recorder = await asyncio.to_thread(pulse_server.record)
-        tone_feeders += [ToneFeeder(router.output_for("a"), A_HZ).start(),
-                         ToneFeeder(router.output_for("b"), B_HZ).start()]
+        tone_feeders += [
+            ToneFeeder(router.output_for("a"), A_HZ).start(),
+            ToneFeeder(router.output_for("b"), B_HZ).start(),
+        ]
         router.focus("a")
         await asyncio.sleep(0.3)
 
@@ -72,7 +75,8 @@ async def test_only_the_focused_call_is_heard_and_a_switch_moves_the_sound(
 
 @pytest.mark.timeout(60)
 async def test_nothing_is_heard_before_listening_is_turned_on(
-    pulse_server: PulseServer, tone_feeders: list[ToneFeeder],
+    pulse_server: PulseServer,
+    tone_feeders: list[ToneFeeder],
 ) -> None:
     device = open_output_device(None)
     assert isinstance(device, PyAudioDevice), device.notice
@@ -81,8 +85,10 @@ async def test_nothing_is_heard_before_listening_is_turned_on(
         await wait_until_playing(device)
         recorder = await asyncio.to_thread(pulse_server.record)
         assert router.listening is False
-        tone_feeders += [ToneFeeder(router.output_for("a"), A_HZ).start(),
-                         ToneFeeder(router.output_for("b"), B_HZ).start()]
+        tone_feeders += [
+            ToneFeeder(router.output_for("a"), A_HZ).start(),
+            ToneFeeder(router.output_for("b"), B_HZ).start(),
+        ]
         for focus in ("a", "b", None, "a"):
             router.focus(focus)
             assert router.heard is None

@@ -141,10 +141,21 @@ def test_env_overrides_file_and_flags_override_env(
     assert from_env.discovery.max_panes == 6
     assert from_env.discovery.interval_s == 5  # a file key no one overrides survives
 
-    from_flags = settings_from_args(parser.parse_args(
-        ["--config", str(path), "--device", "flag-device", "--max-panes", "2", "--no-audio",
-         "--wallboard", "--no-transcripts"]
-    ))
+    from_flags = settings_from_args(
+        parser.parse_args(
+            [
+                "--config",
+                str(path),
+                "--device",
+                "flag-device",
+                "--max-panes",
+                "2",
+                "--no-audio",
+                "--wallboard",
+                "--no-transcripts",
+            ]
+        )
+    )
     assert from_flags.audio.device == "flag-device"
     assert from_flags.audio.no_audio is True
     assert from_flags.discovery.max_panes == 2
@@ -186,16 +197,21 @@ def test_world_readable_config_holding_a_key_warns(config_home: ConfigHome) -> N
 
     private = config_home.write_config(text, name="private.toml", mode=0o600)
     assert load_settings(private, {}).warnings == []
-    keyless = config_home.write_config("[ui]\nwallboard = true\n", name="keyless.toml",
-                                       mode=0o644)
+    keyless = config_home.write_config("[ui]\nwallboard = true\n", name="keyless.toml", mode=0o644)
     assert load_settings(keyless, {}).warnings == []
 
 
 def test_api_key_never_shown(config_home: ConfigHome, monkeypatch: pytest.MonkeyPatch) -> None:
     path = config_home.write_config(f'api_key = "{SECRET}"\n')
     settings = load_settings(path, {})
-    for shown in (repr(settings), str(settings), settings.model_dump_json(), repr(settings.api_key),
-                  str(settings.api_key), f"{settings}"):
+    for shown in (
+        repr(settings),
+        str(settings),
+        settings.model_dump_json(),
+        repr(settings.api_key),
+        str(settings.api_key),
+        f"{settings}",
+    ):
         assert SECRET not in shown
     assert settings.api_key is not None and settings.api_key.get_secret_value() == SECRET
 
@@ -224,8 +240,11 @@ def test_example_config_is_valid_and_documents_every_key(config_home: ConfigHome
                 found.append((*prefix, name))
         return found
 
-    missing = [key for key in keys_of(Settings, ()) if key != ("keys",)
-               and find_key_line(uncommented, key) is None]
+    missing = [
+        key
+        for key in keys_of(Settings, ())
+        if key != ("keys",) and find_key_line(uncommented, key) is None
+    ]
     assert missing == []
     assert find_key_line(uncommented, ("keys",)) is not None
 
@@ -235,7 +254,11 @@ def test_cli_exits_2_naming_key_and_line(config_home: ConfigHome) -> None:
     path = config_home.write_config('[discovery]\nmax_panes = "many"\n')
     result = subprocess.run(
         [sys.executable, "-m", "tui.cli", "export", "conv_1", "--config", str(path)],
-        capture_output=True, text=True, env=config_home.env(), cwd=ROOT, timeout=50,
+        capture_output=True,
+        text=True,
+        env=config_home.env(),
+        cwd=ROOT,
+        timeout=50,
     )
     assert result.returncode == 2
     assert f"discovery.max_panes ({path}, line 2)" in result.stderr

@@ -26,16 +26,22 @@ def bearer(key: str, org: str | None = None) -> dict[str, str]:
     return headers
 
 
-async def get(emu: ApiEmulator, key: str | None = None, org: str | None = None,
-              **params: str) -> httpx.Response:
+async def get(
+    emu: ApiEmulator, key: str | None = None, org: str | None = None, **params: str
+) -> httpx.Response:
     async with httpx.AsyncClient(base_url=emu.url) as http:
         return await http.get(
             "/core/conversations", params=params, headers=bearer(key or emu.admin_key, org)
         )
 
 
-async def mint(emu: ApiEmulator, conversation_id: str, key: str | None = None,
-               org: str | None = None, **kwargs: object) -> httpx.Response:
+async def mint(
+    emu: ApiEmulator,
+    conversation_id: str,
+    key: str | None = None,
+    org: str | None = None,
+    **kwargs: object,
+) -> httpx.Response:
     async with httpx.AsyncClient(base_url=emu.url) as http:
         return await http.post(
             f"/core/conversations/{conversation_id}/listener-token",
@@ -140,13 +146,23 @@ async def test_cursor_page_holds_only_strictly_older_conversations(
 
 async def test_filters(api_emulator: ApiEmulator) -> None:
     emu = api_emulator
-    a = emu.create_conversation(user_id="+15551230001", agent_number="+18005550100",
-                                agent_id="agent_a", direction="outbound")
-    b = emu.create_conversation(channel="webrtc", user_id="guest_42", agent_id="agent_b",
-                                status="in_progress", room_name="web",
-                                custom_metadata={"vip": True})
-    c = emu.create_conversation(channel="email", user_id="ann@example.com", agent_id="agent_a",
-                                agent_version_id="v2")
+    a = emu.create_conversation(
+        user_id="+15551230001",
+        agent_number="+18005550100",
+        agent_id="agent_a",
+        direction="outbound",
+    )
+    b = emu.create_conversation(
+        channel="webrtc",
+        user_id="guest_42",
+        agent_id="agent_b",
+        status="in_progress",
+        room_name="web",
+        custom_metadata={"vip": True},
+    )
+    c = emu.create_conversation(
+        channel="email", user_id="ann@example.com", agent_id="agent_a", agent_version_id="v2"
+    )
     emu.set_status(b.id, "completed")
     emu.update(b.id, duration=95.0)
     emu.update(c.id, duration=10.0)
@@ -169,9 +185,15 @@ async def test_filters(api_emulator: ApiEmulator) -> None:
     assert await ids(created_after=b.to_json()["created_at"]) == [c.id]
     assert await ids(created_before=b.to_json()["created_at"]) == [a.id]
     assert await ids(custom_metadata='{"vip": true}') == [b.id]
-    for bad in ({"status": "paused"}, {"channel": "fax"}, {"limit": "0"}, {"limit": "x"},
-                {"created_after": "yesterday"}, {"custom_metadata": "[1]"},
-                {"duration_above": "long"}):
+    for bad in (
+        {"status": "paused"},
+        {"channel": "fax"},
+        {"limit": "0"},
+        {"limit": "x"},
+        {"created_after": "yesterday"},
+        {"custom_metadata": "[1]"},
+        {"duration_above": "long"},
+    ):
         response = await get(emu, **bad)
         assert response.status_code == 422 and response.json()["detail"], bad
 

@@ -42,8 +42,7 @@ def saved_call(config_home: ConfigHome) -> str:
 
 def test_markdown_export(saved_call: str, tmp_path: Path) -> None:
     output = tmp_path / "call.md"
-    assert main([saved_call, "--format", "md", "--output", str(output)],
-                stderr=io.StringIO()) == 0
+    assert main([saved_call, "--format", "md", "--output", str(output)], stderr=io.StringIO()) == 0
     markdown = output.read_text(encoding="utf-8")
     assert markdown.startswith("# Conversation conv\\_7\n")
     body = [line for line in markdown.splitlines() if line.startswith("**")]
@@ -76,21 +75,39 @@ def test_transcripts_dir_flag_is_honoured(config_home: ConfigHome, tmp_path: Pat
     with TranscriptStore(elsewhere) as store:
         store.append("conv_x", CALL[0])
     stdout = io.StringIO()
-    assert main(["conv_x", "--format", "jsonl", "--transcripts-dir", str(elsewhere)],
-                stdout=stdout) == 0
+    assert (
+        main(["conv_x", "--format", "jsonl", "--transcripts-dir", str(elsewhere)], stdout=stdout)
+        == 0
+    )
     assert json.loads(stdout.getvalue())["id"] == "s1"
 
 
 @pytest.mark.timeout(60)
-def test_export_through_the_real_command(saved_call: str, config_home: ConfigHome,
-                                         tmp_path: Path) -> None:
+def test_export_through_the_real_command(
+    saved_call: str, config_home: ConfigHome, tmp_path: Path
+) -> None:
     output = tmp_path / "out.jsonl"
     result = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "export", saved_call, "--format", "jsonl",
-         "--output", str(output)],
-        capture_output=True, text=True, env=config_home.env(), cwd=ROOT, timeout=50,
+        [
+            sys.executable,
+            "-m",
+            "tui.cli",
+            "export",
+            saved_call,
+            "--format",
+            "jsonl",
+            "--output",
+            str(output),
+        ],
+        capture_output=True,
+        text=True,
+        env=config_home.env(),
+        cwd=ROOT,
+        timeout=50,
     )
     assert result.returncode == 0, result.stderr
     assert [json.loads(line)["id"] for line in output.read_text().splitlines()] == [
-        "s1", "s2", "s3",
+        "s1",
+        "s2",
+        "s3",
     ]

@@ -34,9 +34,7 @@ async def try_to_publish(room: rtc.Room, source: rtc.AudioSource) -> str:
         outcomes.append("track refused" if done else "track timed out")
     frame = tone(440.0, 0, SAMPLE_RATE // 100)
     for _ in range(50):
-        await source.capture_frame(
-            rtc.AudioFrame(frame.tobytes(), SAMPLE_RATE, 1, len(frame))
-        )
+        await source.capture_frame(rtc.AudioFrame(frame.tobytes(), SAMPLE_RATE, 1, len(frame)))
     for attempt in (
         room.local_participant.publish_data(b"hello", topic="lk.chat"),
         room.local_participant.send_text("hello", topic="lk.chat"),

@@ -40,7 +40,10 @@ def test_import_linter_contract_holds() -> None:
     """The same rule, checked transitively by import-linter's contract in pyproject.toml."""
     result = subprocess.run(
         [str(Path(sys.executable).with_name("lint-imports"))],
-        cwd=ROOT, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

@@ -51,8 +51,9 @@ async def test_full_call_states_transcripts_agent_leaving_and_end_in_order(
     # up right after its last write can lose that write in transit).
     observer = await call_observer(livekit_server, room)
     output = RecordingOutput()
-    session, rec = listen_session(livekit_server.url, listener_token(livekit_server, room),
-                                  output=output)
+    session, rec = listen_session(
+        livekit_server.url, listener_token(livekit_server, room), output=output
+    )
     assert session.get_state() == "idle"
     await session.connect()  # empty room: resolves at once after joining
     assert session.get_state() == "connected"
@@ -76,9 +77,12 @@ async def test_full_call_states_transcripts_agent_leaving_and_end_in_order(
     for sent in expected_interims(call):
         assert sent in interims
     for transcript in interims:  # no interim after its segment's final
-        final_at = rec.events.index(("transcript", Transcript(transcript.id, transcript.role,
-                                                              _final_text(rec, transcript.id),
-                                                              True)))
+        final_at = rec.events.index(
+            (
+                "transcript",
+                Transcript(transcript.id, transcript.role, _final_text(rec, transcript.id), True),
+            )
+        )
         assert rec.events.index(("transcript", transcript)) < final_at
     # the agent left: reported once, with its identity, after the last final
     agent_left = [p for n, p in rec.events if n == "agentDisconnected"]
@@ -173,7 +177,8 @@ async def test_interim_and_final_rules_per_transcription_channel(
     channel = "stream" if stream else "legacy"
     assert [t.id for t in finals] == [t.id for t in expected_finals(call, channel)]
     delivered = (
-        delivered_finals(observer, "agent-ava") if stream
+        delivered_finals(observer, "agent-ava")
+        if stream
         else delivered_legacy_finals(observer, "agent-ava")
     )
     assert sorted(finals, key=_by_id) == sorted(delivered, key=_by_id)
@@ -194,8 +199,9 @@ async def test_mute_and_start_audio_gate_the_output_not_the_meter(
     room = "mute"
     await simulated_call(livekit_server, room, CallOptions(mode="tone", tone_hz=700.0, loop=True))
     output = RecordingOutput()
-    session, _ = listen_session(livekit_server.url, listener_token(livekit_server, room),
-                                output=output)
+    session, _ = listen_session(
+        livekit_server.url, listener_token(livekit_server, room), output=output
+    )
     await session.connect()
     await asyncio.sleep(0.5)
     assert output.frames == []  # nothing before start_audio()
@@ -243,8 +249,9 @@ async def test_bots_never_see_the_listener_and_the_listener_cannot_publish(
         assert "quiet-listener" not in bot.data_senders
     listed = await _room_participants(livekit_server, room)
     assert "agent-ava" in listed  # the server lists the bots ...
-    assert np.all([identity != "quiet-listener" or hidden for identity, hidden in
-                   listed.items()])  # ... and marks the listener hidden if it lists it at all
+    assert np.all(
+        [identity != "quiet-listener" or hidden for identity, hidden in listed.items()]
+    )  # ... and marks the listener hidden if it lists it at all
 
 
 async def _room_participants(server: LiveKitServer, room: str) -> dict[str, bool]:

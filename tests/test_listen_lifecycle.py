@@ -64,8 +64,9 @@ async def test_two_concurrent_connects_are_one_operation(
 async def test_server_that_never_answers_rejects_connect_near_the_timeout(
     silent_server: str, listen_session: MakeSession
 ) -> None:
-    session, rec = listen_session(silent_server, listener_token(("k", "s" * 32), "r"),
-                                  connect_timeout=2.0)
+    session, rec = listen_session(
+        silent_server, listener_token(("k", "s" * 32), "r"), connect_timeout=2.0
+    )
     loop = asyncio.get_running_loop()
     started = loop.time()
     concurrent = asyncio.create_task(session.connect())
@@ -86,12 +87,23 @@ async def test_server_that_never_answers_rejects_connect_near_the_timeout(
 
 
 def token_signed(key: str, secret: str, room: str, ttl: timedelta) -> str:
-    grants = api.VideoGrants(room_join=True, room=room, can_subscribe=True, can_publish=False,
-                             can_publish_data=False, hidden=True)
+    grants = api.VideoGrants(
+        room_join=True,
+        room=room,
+        can_subscribe=True,
+        can_publish=False,
+        can_publish_data=False,
+        hidden=True,
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return (api.AccessToken(key, secret).with_identity("l").with_grants(grants)
-                .with_ttl(ttl).to_jwt())
+        return (
+            api.AccessToken(key, secret)
+            .with_identity("l")
+            .with_grants(grants)
+            .with_ttl(ttl)
+            .to_jwt()
+        )
 
 
 @pytest.mark.parametrize(
@@ -140,8 +152,9 @@ async def test_end_returns_within_its_bound_while_the_server_is_frozen(
 ) -> None:
     room = "frozen"
     await simulated_call(livekit_server, room, CallOptions(mode="tone", loop=True))
-    session, rec = listen_session(livekit_server.url, listener_token(livekit_server, room),
-                                  end_timeout=1.0)
+    session, rec = listen_session(
+        livekit_server.url, listener_token(livekit_server, room), end_timeout=1.0
+    )
     await session.connect()
     await rec.wait_until(lambda: bool(rec.transcripts))
     livekit_server.freeze()
@@ -188,8 +201,9 @@ async def test_nothing_leaks_once_teardown_has_finished(
         slow_seen.append(transcript.text)
 
     session.on("transcript", slow_handler)
-    call = await simulated_call(livekit_server, room, CallOptions(mode="tone", loop=True,
-                                                                  time_scale=0.25))
+    call = await simulated_call(
+        livekit_server, room, CallOptions(mode="tone", loop=True, time_scale=0.25)
+    )
     await rec.wait_until(lambda: len(rec.finals) >= 2)
     assert session._audio.track_count == 2  # both microphones were being decoded
     await call.stop()  # bots gone: whatever is left running is the session's
@@ -211,25 +225,31 @@ async def test_stream_cut_off_mid_segment_yields_one_final_with_the_partial_text
     session, rec = listen_session(livekit_server.url, listener_token(livekit_server, room))
     await session.connect()
     agent = rtc.Room()
-    grants = api.VideoGrants(room_join=True, room=room, can_publish=True, can_publish_data=True,
-                             can_subscribe=True)
+    grants = api.VideoGrants(
+        room_join=True, room=room, can_publish=True, can_publish_data=True, can_subscribe=True
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        token = (api.AccessToken(livekit_server.api_key, livekit_server.api_secret)
-                 .with_identity("raw-agent").with_kind("agent").with_grants(grants).to_jwt())
+        token = (
+            api.AccessToken(livekit_server.api_key, livekit_server.api_secret)
+            .with_identity("raw-agent")
+            .with_kind("agent")
+            .with_grants(grants)
+            .to_jwt()
+        )
     await agent.connect(livekit_server.url, token)
     try:
         # the server announces a participant once its media connection is up
-        await asyncio.wait_for(_until(lambda: "raw-agent" in session._room.remote_participants),
-                               15)
+        await asyncio.wait_for(_until(lambda: "raw-agent" in session._room.remote_participants), 15)
         writer = await agent.local_participant.stream_text(
             topic="lk.transcription",
             attributes={"lk.segment_id": "SG_cut000000001", "lk.transcription_final": "false"},
         )
         await writer.write("Let me check")
         await writer.write(" your acc")
-        await rec.wait_until(lambda: any(t.text == "Let me check your acc"
-                                         for t in rec.transcripts))
+        await rec.wait_until(
+            lambda: any(t.text == "Let me check your acc" for t in rec.transcripts)
+        )
     finally:
         await agent.disconnect()  # the writer is never closed: the stream breaks
     await rec.wait_until(lambda: "agentDisconnected" in rec.names() and bool(rec.finals), 8)

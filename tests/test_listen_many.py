@@ -55,12 +55,16 @@ async def test_eight_sessions_each_receive_only_their_own_call(
     await asyncio.gather(*(session.start_audio() for session, _ in sessions))
 
     specs = [
-        CallSpec(room, CallOptions(mode="tone", tone_hz=hz, time_scale=0.25, max_lines=2),
-                 caller_identity=f"+1555000{n:04d}")
+        CallSpec(
+            room,
+            CallOptions(mode="tone", tone_hz=hz, time_scale=0.25, max_lines=2),
+            caller_identity=f"+1555000{n:04d}",
+        )
         for n, (room, hz) in enumerate(zip(rooms, TONES, strict=True))
     ]
-    with BotProcess(livekit_server.url, livekit_server.api_key, livekit_server.api_secret,
-                    specs) as bots:
+    with BotProcess(
+        livekit_server.url, livekit_server.api_key, livekit_server.api_secret, specs
+    ) as bots:
         await asyncio.to_thread(bots.wait_ready, 90)  # joins are slow on a busy machine
         await asyncio.to_thread(bots.wait_for, lambda m: m["event"] == "done", 90)
         sent = bots.sent_segments
@@ -69,9 +73,15 @@ async def test_eight_sessions_each_receive_only_their_own_call(
             for name in rooms
         ]
         await asyncio.gather(
-            *(rec.wait_until(lambda rec=rec, count=count: "agentDisconnected" in rec.names()
-                             and len(rec.finals) >= count, 20)
-              for (_, rec), count in zip(sessions, finals_per_room, strict=True))
+            *(
+                rec.wait_until(
+                    lambda rec=rec, count=count: (
+                        "agentDisconnected" in rec.names() and len(rec.finals) >= count
+                    ),
+                    20,
+                )
+                for (_, rec), count in zip(sessions, finals_per_room, strict=True)
+            )
         )
     # the slow handler is still far behind, yet every session already has everything
     assert len(slow_handled) < len(sessions[0][1].transcripts)
@@ -81,12 +91,14 @@ async def test_eight_sessions_each_receive_only_their_own_call(
         others = {s.segment_id for room, s in sent if room != rooms[n]}
         expected = [
             Transcript(s.segment_id, "agent" if s.role == "agent" else "user", s.text, True)
-            for s in own if s.final
+            for s in own
+            if s.final
         ]
         assert rec.finals == expected, (rooms[n], rec.transcripts)
         assert others.isdisjoint(t.id for t in rec.transcripts)
-        assert [p.participant_identity for name, p in rec.events
-                if name == "agentDisconnected"] == ["agent-ava"]
+        assert [
+            p.participant_identity for name, p in rec.events if name == "agentDisconnected"
+        ] == ["agent-ava"]
         assert rec.errors == []
         heard = output.samples()
         assert len(heard) > 24_000, (rooms[n], len(heard))  # half a second of call audio

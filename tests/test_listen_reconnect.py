@@ -18,7 +18,8 @@ async def test_server_restart_shows_connecting_then_connected(
     await session.connect()
     await asyncio.to_thread(livekit_server.kill)
     await asyncio.to_thread(livekit_server.start)  # same ports: the SDK reconnects by itself
-    await rec.wait_until(lambda: rec.states[-1:] in (["connected"], ["disconnected"])
-                         and len(rec.states) > 2, 60)
+    await rec.wait_until(
+        lambda: rec.states[-1:] in (["connected"], ["disconnected"]) and len(rec.states) > 2, 60
+    )
     assert rec.states == ["connecting", "connected", "connecting", "connected"]
     assert rec.errors == []

@@ -157,8 +157,10 @@ def test_connect_errors_become_plain_sentences_without_the_token() -> None:
     )
     message = connect_failure_message(native, "wss://lk.example.com")
     assert message == "The listener token has expired: request a new one."
-    wrong_key = native.replace("token has invalid claims: token is expired",
-                               "token signature is invalid: signature is invalid")
+    wrong_key = native.replace(
+        "token has invalid claims: token is expired",
+        "token signature is invalid: signature is invalid",
+    )
     message = connect_failure_message(wrong_key, "wss://lk.example.com")
     assert "different key" in message and "lk.example.com" in message and "eyJ" not in message
     refused = "engine: signal failure: transport connection error: IO error: Connection refused"

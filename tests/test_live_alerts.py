@@ -35,9 +35,15 @@ async def test_keyword_highlights_line_flags_pane_rings_once_and_takes_focus(
     loud = stack.start_call("escalation", channel="webrtc", options=options)
     await stack.wait_in_progress(2)
     dashboard = Dashboard()
-    monitor = live_monitor(stack, dashboard=dashboard, discovery=False, alerts=matcher,
-                           focus_on_alert=True, start=False,
-                           pinned=[quiet.conversation_id, loud.conversation_id])
+    monitor = live_monitor(
+        stack,
+        dashboard=dashboard,
+        discovery=False,
+        alerts=matcher,
+        focus_on_alert=True,
+        start=False,
+        pinned=[quiet.conversation_id, loud.conversation_id],
+    )
     app = LiveDashboardApp(dashboard, monitor)
     rings: list[int] = []
     ring = app.bell
@@ -59,8 +65,9 @@ async def test_keyword_highlights_line_flags_pane_rings_once_and_takes_focus(
         # The line itself is drawn in the alert style (reverse video), others are not.
         strips = pane.transcript._lines
         alert_style = pane.transcript.get_component_rich_style("transcript--alert")
-        styled = [strip.text for strip in strips
-                  if any(seg.style and seg.style.reverse for seg in strip)]
+        styled = [
+            strip.text for strip in strips if any(seg.style and seg.style.reverse for seg in strip)
+        ]
         assert alert_style.reverse and any(KEYWORD in text.lower() for text in styled)
         lines_then = len(call.transcript)
         await until(lambda: len(call.transcript) >= lines_then + 2, 60, "more lines", dashboard)
@@ -69,4 +76,3 @@ async def test_keyword_highlights_line_flags_pane_rings_once_and_takes_focus(
         assert rings == [1]  # once, however the line grew and whatever followed
         await pilot.press("q")
         await until(lambda: not app.is_running, 10, "the app exits after q")
-

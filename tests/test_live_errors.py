@@ -27,8 +27,9 @@ async def test_room_not_ready_waits_then_goes_live(
     call = monitor.dashboard.get(entry.conversation_id)
     assert call is not None
     # Active ("triggered") but no room while dialling: the API answers 404.
-    await until(lambda: call.badge.text == "Waiting for room…", 20, "waiting badge",
-                monitor.dashboard)
+    await until(
+        lambda: call.badge.text == "Waiting for room…", 20, "waiting badge", monitor.dashboard
+    )
     await until(lambda: call.is_live, 40, "LIVE once the room exists", monitor.dashboard)
     assert stack.emulator.request_count("listener_token", status=404) >= 1
 
@@ -70,8 +71,12 @@ async def test_unknown_conversation_is_named_when_discovery_says_it_is_not_activ
     monitor = live_monitor(stack, pinned=["no-such-conversation"])
     call = monitor.dashboard.get("no-such-conversation")
     assert call is not None
-    await until(lambda: call.badge.text == "Conversation not found (404)", 20, "404 in words",
-                monitor.dashboard)
+    await until(
+        lambda: call.badge.text == "Conversation not found (404)",
+        20,
+        "404 in words",
+        monitor.dashboard,
+    )
 
 
 @pytest.mark.timeout(60)
@@ -122,8 +127,9 @@ async def test_discovery_failing_shows_a_banner_keeps_panes_and_recovers(
 
     second = stack.start_call("support", channel="telephone", options=ENDLESS)
     await until(lambda: dashboard.banner is None, 30, "the banner goes", dashboard)
-    await until(lambda: second.conversation_id in dashboard, 20, "new calls attach again",
-                dashboard)
+    await until(
+        lambda: second.conversation_id in dashboard, 20, "new calls attach again", dashboard
+    )
     assert first.conversation_id in dashboard
 
 
@@ -142,5 +148,6 @@ async def test_a_refused_pane_retires_when_its_call_is_over(
     assert refused is not None
     await until(lambda: refused.error is not None, 20, "403 in words", monitor.dashboard)
     emulator.set_status(active.id, "completed")
-    await until(lambda: active.id not in monitor.dashboard, 20, "refused pane retired",
-                monitor.dashboard)
+    await until(
+        lambda: active.id not in monitor.dashboard, 20, "refused pane retired", monitor.dashboard
+    )

@@ -32,8 +32,12 @@ TmuxFactory = Callable[[dict[str, str]], TmuxApp]
 
 
 def app_env(config_home: ConfigHome, stack: DemoStack) -> dict[str, str]:
-    return config_home.env(ANYREACH_API_URL=stack.api_url, ANYREACH_API_KEY=stack.api_key,
-                           ANYREACH_DISCOVERY__INTERVAL_S="0.5", TERM="xterm-256color")
+    return config_home.env(
+        ANYREACH_API_URL=stack.api_url,
+        ANYREACH_API_KEY=stack.api_key,
+        ANYREACH_DISCOVERY__INTERVAL_S="0.5",
+        TERM="xterm-256color",
+    )
 
 
 def shown_settled(screen: str, entry: StackCall) -> set[str]:
@@ -46,7 +50,7 @@ def shown_settled(screen: str, entry: StackCall) -> set[str]:
             continue
         for line in screen.splitlines():
             at = line.find(text)
-            if at >= 0 and not line[at + len(text):].lstrip(" ").startswith("…"):
+            if at >= 0 and not line[at + len(text) :].lstrip(" ").startswith("…"):
                 found.add(segment.segment_id)
     return found
 
@@ -61,8 +65,9 @@ async def test_kill_9_mid_call_loses_no_line_shown_as_settled(
     terminal = tmux_app(app_env(config_home, stack))
     pid = terminal.start("--no-audio")
     await until(lambda: "LIVE" in terminal.screen(), 40, "the call LIVE on screen")
-    await until(lambda: len(shown_settled(terminal.screen(), entry)) >= 3, 60,
-                "settled lines on screen")
+    await until(
+        lambda: len(shown_settled(terminal.screen(), entry)) >= 3, 60, "settled lines on screen"
+    )
     screen = terminal.screen()
     os.kill(pid, signal.SIGKILL)
     shown = shown_settled(screen, entry)
@@ -74,8 +79,9 @@ async def test_kill_9_mid_call_loses_no_line_shown_as_settled(
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("signum", [signal.SIGHUP, signal.SIGTERM, None],
-                         ids=["SIGHUP", "SIGTERM", "terminal-closed"])
+@pytest.mark.parametrize(
+    "signum", [signal.SIGHUP, signal.SIGTERM, None], ids=["SIGHUP", "SIGTERM", "terminal-closed"]
+)
 async def test_hangup_or_term_ends_every_session_and_exits_and_logs_go_to_the_file(
     config_home: ConfigHome, demo_stack: StackFactory, tmux_app: TmuxFactory, signum: int
 ) -> None:
@@ -114,11 +120,15 @@ async def test_bad_config_and_pat_without_org_exit_2_before_any_request(
 
     def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "tui.cli", *args], capture_output=True, text=True,
-            env=config_home.env(ANYREACH_API_URL=stack.api_url, **env), cwd=ROOT, timeout=40,
+            [sys.executable, "-m", "tui.cli", *args],
+            capture_output=True,
+            text=True,
+            env=config_home.env(ANYREACH_API_URL=stack.api_url, **env),
+            cwd=ROOT,
+            timeout=40,
         )
 
-    bad = config_home.write_config("[discovery]\nmax_panes = \"many\"\nspeed = 3\n")
+    bad = config_home.write_config('[discovery]\nmax_panes = "many"\nspeed = 3\n')
     result = await asyncio.to_thread(run, "--config", str(bad))
     assert result.returncode == 2
     assert f"discovery.max_panes ({bad}, line 2)" in result.stderr

@@ -39,25 +39,37 @@ async def test_server_killed_and_restarted_panes_are_live_again_and_files_comple
     calls = [dashboard.get(e.conversation_id) for e in entries]
     assert all(c is not None for c in calls)
     live_calls: list[MonitoredCall] = [c for c in calls if c is not None]
-    await until(lambda: all(c.is_live and settled_ids(c) for c in live_calls), 60,
-                "both LIVE with settled lines", dashboard)
+    await until(
+        lambda: all(c.is_live and settled_ids(c) for c in live_calls),
+        60,
+        "both LIVE with settled lines",
+        dashboard,
+    )
     before = {c.conversation_id: set(settled_ids(c)) for c in live_calls}
 
     killed_at = time.monotonic()
     await asyncio.to_thread(stack.server.kill)
-    await until(lambda: not any(c.is_live for c in live_calls), 30, "panes notice the crash",
-                dashboard)
+    await until(
+        lambda: not any(c.is_live for c in live_calls), 30, "panes notice the crash", dashboard
+    )
     assert all(c.badge.text == "Reconnecting…" for c in live_calls), [
-        c.badge.text for c in live_calls]
+        c.badge.text for c in live_calls
+    ]
     await asyncio.to_thread(stack.server.start)
     restarted_at = time.monotonic()
     await until(lambda: all(c.is_live for c in live_calls), 90, "LIVE again", dashboard)
     live_again_at = time.monotonic()
-    await until(lambda: all(set(settled_ids(c)) - before[c.conversation_id] for c in live_calls),
-                60, "new settled lines after the restart", dashboard)
-    print(f"\nreconnect after restart: {live_again_at - restarted_at:.2f} s "
-          f"(outage {restarted_at - killed_at:.2f} s); mints per call: "
-          f"{[controller(monitor, c.conversation_id).mints for c in live_calls]}")
+    await until(
+        lambda: all(set(settled_ids(c)) - before[c.conversation_id] for c in live_calls),
+        60,
+        "new settled lines after the restart",
+        dashboard,
+    )
+    print(
+        f"\nreconnect after restart: {live_again_at - restarted_at:.2f} s "
+        f"(outage {restarted_at - killed_at:.2f} s); mints per call: "
+        f"{[controller(monitor, c.conversation_id).mints for c in live_calls]}"
+    )
 
     store = monitor.store
     assert store is not None
@@ -90,8 +102,7 @@ async def test_rejoin_after_the_token_expired_mints_a_fresh_token(
     # Let the first token expire.
     await asyncio.sleep((first_expiry - datetime.now(UTC)).total_seconds() + 1.0)
     await asyncio.to_thread(stack.server.kill)
-    await until(lambda: live.mints >= 2, 30, "a fresh token while the server is down",
-                dashboard)
+    await until(lambda: live.mints >= 2, 30, "a fresh token while the server is down", dashboard)
     await asyncio.to_thread(stack.server.start)
     await until(lambda: call.is_live and live.joins >= 2, 60, "LIVE again", dashboard)
     lines = len(settled_ids(call))

@@ -37,13 +37,20 @@ def test_caller_is_guest_for_web_guests_and_the_number_otherwise() -> None:
 def test_info_from_api_dict_reads_agent_name_and_start() -> None:
     info = ConversationInfo.from_api(
         {
-            "id": "conv_1", "user_id": "guest_1", "agent": {"id": "a", "name": "Support Bot"},
-            "channel": "webrtc", "direction": "inbound", "created_at": "2025-01-02T03:00:00Z",
+            "id": "conv_1",
+            "user_id": "guest_1",
+            "agent": {"id": "a", "name": "Support Bot"},
+            "channel": "webrtc",
+            "direction": "inbound",
+            "created_at": "2025-01-02T03:00:00Z",
             "status": "in_progress",
         }
     )
     assert (info.caller, info.agent_name, info.channel, info.direction) == (
-        "Guest", "Support Bot", "webrtc", "inbound",
+        "Guest",
+        "Support Bot",
+        "webrtc",
+        "inbound",
     )
     assert info.started_at == datetime(2025, 1, 2, 3, 0, tzinfo=UTC)
 

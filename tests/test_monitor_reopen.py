@@ -53,8 +53,12 @@ class Tokens:
 async def test_reopened_call_keeps_its_output_while_the_old_one_stops() -> None:
     dashboard = Dashboard()
     router = RecordingRouter()
-    monitor = Monitor(dashboard, Tokens(), router,
-                      session_factory=lambda url, token, output=None: SlowEndingSession())
+    monitor = Monitor(
+        dashboard,
+        Tokens(),
+        router,
+        session_factory=lambda url, token, output=None: SlowEndingSession(),
+    )
     monitor.start()
     dashboard.add_call("c1")
     await asyncio.sleep(0.05)

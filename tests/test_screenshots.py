@@ -16,7 +16,11 @@ SHOTS = {"zoomed-call": 1, "four-calls": 3, "wallboard-9": 8, "help": 0}
 def test_screenshot_script_makes_every_screenshot(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, str(ROOT / "scripts" / "screenshots.py"), "--out", str(tmp_path)],
-        cwd=ROOT, capture_output=True, text=True, timeout=540, check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=540,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     for name, live_panes in SHOTS.items():

@@ -103,8 +103,7 @@ def test_shipped_scenarios_hold_the_call_contract() -> None:
         assert scenario.lines[0].pause_before <= MAX_FIRST_PAUSE < 5
         assert max(line.pause_before for line in scenario.lines) < 4
         total = sum(
-            line.pause_before
-            + duration_of(synthesize(line.text, VOICES[line.role]))
+            line.pause_before + duration_of(synthesize(line.text, VOICES[line.role]))
             for line in scenario.lines
         )
         assert total >= 60, f"{name} lasts only {total:.0f} s"
@@ -153,8 +152,9 @@ async def test_tone_call_audio_and_transcripts_reach_a_plain_subscriber(
     livekit_server: LiveKitServer, simulated_call, call_observer
 ) -> None:
     observer = await call_observer(livekit_server, "tone-room")
-    options = CallOptions(scenario="support", mode="tone", tone_hz=1000.0, max_lines=4,
-                          time_scale=0.3)
+    options = CallOptions(
+        scenario="support", mode="tone", tone_hz=1000.0, max_lines=4, time_scale=0.3
+    )
     call = await simulated_call(livekit_server, "tone-room", options)
     await settle(observer, call)
 
@@ -173,7 +173,9 @@ async def test_tone_call_audio_and_transcripts_reach_a_plain_subscriber(
     assert observer.legacy == []  # legacy packets only when asked for
     assert AGENT in observer.left  # the agent leaves the room at the end
     assert call.events[:2] == ["agent_joined", "caller_joined"] or set(call.events[:2]) == {
-        "agent_joined", "caller_joined"}
+        "agent_joined",
+        "caller_joined",
+    }
     assert call.events[-2:] == ["agent_left", "ended"]
 
 
@@ -207,8 +209,13 @@ async def test_legacy_transcription_uses_ids_of_its_own(
     livekit_server: LiveKitServer, simulated_call, call_observer
 ) -> None:
     observer = await call_observer(livekit_server, "legacy-room")
-    options = CallOptions(scenario="billing_dispute", mode="tone", max_lines=2, time_scale=0.3,
-                          legacy_transcription=True)
+    options = CallOptions(
+        scenario="billing_dispute",
+        mode="tone",
+        max_lines=2,
+        time_scale=0.3,
+        legacy_transcription=True,
+    )
     call = await simulated_call(livekit_server, "legacy-room", options)
     await settle(observer, call)
 
@@ -229,8 +236,9 @@ async def test_old_agent_sends_legacy_packets_only(
     livekit_server: LiveKitServer, simulated_call, call_observer
 ) -> None:
     observer = await call_observer(livekit_server, "old-agent-room")
-    options = CallOptions(scenario="support", mode="tone", max_lines=2, time_scale=0.3,
-                          stream_transcription=False)
+    options = CallOptions(
+        scenario="support", mode="tone", max_lines=2, time_scale=0.3, stream_transcription=False
+    )
     call = await simulated_call(livekit_server, "old-agent-room", options)
     await settle(observer, call)
 
@@ -292,9 +300,11 @@ async def test_bot_process_runs_calls_in_another_process(
 ) -> None:
     observer = await call_observer(livekit_server, "proc-room-1")
     specs = [
-        CallSpec(f"proc-room-{n}", CallOptions(mode="tone", tone_hz=700.0, max_lines=2,
-                                               time_scale=0.3),
-                 caller_identity=f"+1555123000{n}")
+        CallSpec(
+            f"proc-room-{n}",
+            CallOptions(mode="tone", tone_hz=700.0, max_lines=2, time_scale=0.3),
+            caller_identity=f"+1555123000{n}",
+        )
         for n in (1, 2)
     ]
     bots = BotProcess(livekit_server.url, livekit_server.api_key, livekit_server.api_secret, specs)
@@ -309,7 +319,7 @@ async def test_bot_process_runs_calls_in_another_process(
         os.kill(pid, 0)
 
     await asyncio.sleep(1.0)
-    assert band_fraction(observer.samples(AGENT)[: SAMPLE_RATE], 680, 720) > 0.9
+    assert band_fraction(observer.samples(AGENT)[:SAMPLE_RATE], 680, 720) > 0.9
     finals = [(room, s) for room, s in bots.sent_segments if s.final]
     assert {room for room, _ in finals} == {"proc-room-1", "proc-room-2"}
     room_one = [s for room, s in bots.sent_segments if room == "proc-room-1"]

@@ -57,7 +57,8 @@ async def test_a_call_drives_its_conversation_through_the_telephone_lifecycle(
 ) -> None:
     seen: list[str] = []
     stack = await demo_stack(
-        call_options=TONE, dial_delay=1.0,
+        call_options=TONE,
+        dial_delay=1.0,
         on_call_event=lambda event, call: seen.append(event),
     )
     entry = stack.start_call("support", options=TONE)

@@ -135,7 +135,10 @@ def test_kill_9_of_the_writer_loses_no_settled_line(tmp_path: Path) -> None:
     directory = tmp_path / "transcripts"
     writer = subprocess.Popen(
         [sys.executable, "-c", WRITER, str(directory)],
-        stdout=subprocess.PIPE, text=True, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     assert writer.stdout is not None
     reported = [writer.stdout.readline().strip() for _ in range(300)]

@@ -27,13 +27,22 @@ PAYLOAD_FIELDS = {
 }
 
 
-async def start_tail(config_home: ConfigHome, emulator: ApiEmulator, *args: str,
-                     api_key: str | None = None) -> asyncio.subprocess.Process:
-    env = config_home.env(ANYREACH_API_URL=emulator.url,
-                          ANYREACH_API_KEY=api_key or emulator.admin_key)
+async def start_tail(
+    config_home: ConfigHome, emulator: ApiEmulator, *args: str, api_key: str | None = None
+) -> asyncio.subprocess.Process:
+    env = config_home.env(
+        ANYREACH_API_URL=emulator.url, ANYREACH_API_KEY=api_key or emulator.admin_key
+    )
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "tui.cli", "tail", *args,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=ROOT,
+        sys.executable,
+        "-m",
+        "tui.cli",
+        "tail",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=env,
+        cwd=ROOT,
     )
 
 
@@ -64,8 +73,9 @@ def check_line_shape(record: dict, conversation_id: str) -> None:
 async def test_full_call_produces_the_documented_lines_ending_with_ended(
     config_home: ConfigHome, livekit_server: LiveKitServer
 ) -> None:
-    async with ApiEmulator(livekit_server.url, livekit_server.api_key,
-                           livekit_server.api_secret) as emulator:
+    async with ApiEmulator(
+        livekit_server.url, livekit_server.api_key, livekit_server.api_secret
+    ) as emulator:
         conversation = emulator.create_conversation(status="in_progress", room_name="tail-room")
         tail = await start_tail(config_home, emulator, conversation.id)
         lines: list[dict] = []
@@ -74,9 +84,11 @@ async def test_full_call_produces_the_documented_lines_ending_with_ended(
             # Listen first, so every segment of the call is heard from its start.
             await wait_connected(tail, lines)
             call = SimulatedCall(
-                livekit_server.url, livekit_server.api_key, livekit_server.api_secret,
-                "tail-room", CallOptions(scenario="support", mode="tone", max_lines=4,
-                                         time_scale=0.3),
+                livekit_server.url,
+                livekit_server.api_key,
+                livekit_server.api_secret,
+                "tail-room",
+                CallOptions(scenario="support", mode="tone", max_lines=4, time_scale=0.3),
             )
             await call.start()
             await asyncio.wait_for(call.wait_ended(), 90)
@@ -101,7 +113,9 @@ async def test_full_call_produces_the_documented_lines_ending_with_ended(
 
     events = [record["event"] for record in lines]
     assert [r["state"] for r in lines if r["event"] == "stateChange"] == [
-        "connecting", "connected", "disconnected",
+        "connecting",
+        "connected",
+        "disconnected",
     ]
     assert events[:2] == ["stateChange", "stateChange"]
     assert events[-2:] == ["stateChange", "ended"]
@@ -122,17 +136,23 @@ async def test_full_call_produces_the_documented_lines_ending_with_ended(
     # Interim updates come before their segment settles, never after.
     for record in lines:
         if record["event"] == "transcript" and not record["final"]:
-            settled_at = next(i for i, r in enumerate(lines)
-                              if r["event"] == "transcript" and r["final"]
-                              and r["id"] == record["id"])
+            settled_at = next(
+                i
+                for i, r in enumerate(lines)
+                if r["event"] == "transcript" and r["final"] and r["id"] == record["id"]
+            )
             assert lines.index(record) < settled_at
 
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(
     ("case", "code", "words"),
-    [("ended", 5, "not active"), ("unknown", 4, "does not exist"), ("bad key", 3, "401"),
-     ("no scope", 3, "403")],
+    [
+        ("ended", 5, "not active"),
+        ("unknown", 4, "does not exist"),
+        ("bad key", 3, "401"),
+        ("no scope", 3, "403"),
+    ],
 )
 async def test_api_refusals_exit_with_their_documented_codes(
     config_home: ConfigHome, case: str, code: int, words: str
@@ -158,7 +178,10 @@ async def test_unreachable_room_exits_7_after_an_error_line(config_home: ConfigH
     assert tail.returncode == 7, stderr.decode()
     records = [json.loads(line) for line in stdout.decode().splitlines()]
     assert [r["event"] for r in records] == [
-        "stateChange", "error", "stateChange", "ended",
+        "stateChange",
+        "error",
+        "stateChange",
+        "ended",
     ]
     assert records[1]["message"] in stderr.decode()
 
@@ -166,8 +189,12 @@ async def test_unreachable_room_exits_7_after_an_error_line(config_home: ConfigH
 @pytest.mark.timeout(30)
 def test_missing_api_key_is_a_configuration_error(config_home: ConfigHome) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "tail", "conv_1"], capture_output=True, text=True,
-        env=config_home.env(), cwd=ROOT, timeout=25,
+        [sys.executable, "-m", "tui.cli", "tail", "conv_1"],
+        capture_output=True,
+        text=True,
+        env=config_home.env(),
+        cwd=ROOT,
+        timeout=25,
     )
     assert result.returncode == 2
     assert "ANYREACH_API_KEY" in result.stderr
@@ -180,11 +207,21 @@ async def test_all_follows_every_active_call_and_new_ones_until_sigterm(
     lk = livekit_server
     async with ApiEmulator(lk.url, lk.api_key, lk.api_secret) as emulator:
         first = emulator.create_conversation(status="in_progress", room_name="all-a")
-        env = config_home.env(ANYREACH_API_URL=emulator.url, ANYREACH_API_KEY=emulator.admin_key,
-                              ANYREACH_DISCOVERY__INTERVAL_S="0.5")
+        env = config_home.env(
+            ANYREACH_API_URL=emulator.url,
+            ANYREACH_API_KEY=emulator.admin_key,
+            ANYREACH_DISCOVERY__INTERVAL_S="0.5",
+        )
         tail = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tui.cli", "tail", "--all", stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, env=env, cwd=ROOT,
+            sys.executable,
+            "-m",
+            "tui.cli",
+            "tail",
+            "--all",
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=env,
+            cwd=ROOT,
         )
         lines: list[dict] = []
         calls: list[SimulatedCall] = []
@@ -196,12 +233,18 @@ async def test_all_follows_every_active_call_and_new_ones_until_sigterm(
                 if record["event"] == "stateChange" and record["state"] == "connected":
                     connected.add(record["conversation_id"])
                     if second is None:  # one that starts while tail runs is picked up too
-                        second = emulator.create_conversation(status="in_progress",
-                                                              room_name="all-b")
+                        second = emulator.create_conversation(
+                            status="in_progress", room_name="all-b"
+                        )
             assert second is not None and connected == {first.id, second.id}
             for room in ("all-a", "all-b"):
-                call = SimulatedCall(lk.url, lk.api_key, lk.api_secret, room,
-                                     CallOptions(mode="tone", max_lines=2, time_scale=0.3))
+                call = SimulatedCall(
+                    lk.url,
+                    lk.api_key,
+                    lk.api_secret,
+                    room,
+                    CallOptions(mode="tone", max_lines=2, time_scale=0.3),
+                )
                 calls.append(call)
                 await call.start()
             ended: set[str] = set()
@@ -220,8 +263,11 @@ async def test_all_follows_every_active_call_and_new_ones_until_sigterm(
 
     assert returncode == 0
     for conversation_id, call in zip((first.id, second.id), calls, strict=True):
-        finals = {r["id"] for r in lines if r["conversation_id"] == conversation_id
-                  and r["event"] == "transcript" and r["final"]}
+        finals = {
+            r["id"]
+            for r in lines
+            if r["conversation_id"] == conversation_id and r["event"] == "transcript" and r["final"]
+        }
         assert finals == {s.segment_id for s in call.sent_segments if s.final}
 
 
@@ -261,8 +307,13 @@ async def test_server_crash_mid_call_rejoins_without_repeating_a_segment(
         call = None
         try:
             await wait_connected(tail, lines)
-            call = SimulatedCall(lk.url, lk.api_key, lk.api_secret, "crash",
-                                 CallOptions(mode="tone", max_lines=6, time_scale=0.3))
+            call = SimulatedCall(
+                lk.url,
+                lk.api_key,
+                lk.api_secret,
+                "crash",
+                CallOptions(mode="tone", max_lines=6, time_scale=0.3),
+            )
             await call.start()
             while not any(r["event"] == "transcript" and r["final"] for r in lines):
                 await next_event(tail, lines)
@@ -285,8 +336,11 @@ async def test_server_crash_mid_call_rejoins_without_repeating_a_segment(
     # a longer outage makes tail mint a fresh one.  Either way the stream goes on.
     assert len(emulator.minted) >= mints_before
     states = [r["state"] for r in lines if r["event"] == "stateChange"]
-    summary = [(r["event"], r.get("state") or r.get("id")) for r in lines
-               if r["event"] != "transcript" or r["final"]]
+    summary = [
+        (r["event"], r.get("state") or r.get("id"))
+        for r in lines
+        if r["event"] != "transcript" or r["final"]
+    ]
     assert states.count("connected") >= 2 and states[-1] == "disconnected", summary
     assert [r["event"] for r in lines].count("ended") == 1
     finals = [r["id"] for r in lines if r["event"] == "transcript" and r["final"]]

@@ -42,8 +42,19 @@ class Tmux:
     def start(self, command: list[str], env: dict[str, str]) -> None:
         exports = " ".join(f"{k}={v}" for k, v in env.items())
         shell = f"env {exports} {' '.join(command)}"
-        self.run("-f", "/dev/null", "new-session", "-d", "-s", self.session,
-                 "-x", str(WIDTH), "-y", str(HEIGHT), shell)
+        self.run(
+            "-f",
+            "/dev/null",
+            "new-session",
+            "-d",
+            "-s",
+            self.session,
+            "-x",
+            str(WIDTH),
+            "-y",
+            str(HEIGHT),
+            shell,
+        )
         self.run("set-option", "-t", self.session, "remain-on-exit", "on")
 
     def screen(self) -> str:

@@ -85,8 +85,12 @@ class JsonLines:
     def write(self, conversation_id: str, event: str, **fields: Any) -> None:
         if self.broken:
             return
-        record = {"ts": utc_timestamp(), "conversation_id": conversation_id, "event": event,
-                  **fields}
+        record = {
+            "ts": utc_timestamp(),
+            "conversation_id": conversation_id,
+            "event": event,
+            **fields,
+        }
         line = json.dumps(record, ensure_ascii=False)
         line = _C1_CONTROLS.sub(lambda m: f"\\u{ord(m.group(0)):04x}", line)
         try:
@@ -244,8 +248,9 @@ class CallFollower:
             self.out.write(cid, "transcript", id=t.id, role=t.role, text=t.text, final=t.final)
 
         def on_agent_left(event: AgentDisconnected) -> None:
-            self.out.write(cid, "agentDisconnected",
-                           participant_identity=event.participant_identity)
+            self.out.write(
+                cid, "agentDisconnected", participant_identity=event.participant_identity
+            )
             if session.get_state() == "connected":
                 attempt.agent_left.set()
             else:
@@ -260,9 +265,13 @@ class CallFollower:
             if attempt.write_ended:
                 self.out.write(cid, "ended")
 
-        return (session.on("stateChange", on_state).on("transcript", on_transcript)
-                .on("agentDisconnected", on_agent_left).on("error", on_error)
-                .on("ended", on_ended))
+        return (
+            session.on("stateChange", on_state)
+            .on("transcript", on_transcript)
+            .on("agentDisconnected", on_agent_left)
+            .on("error", on_error)
+            .on("ended", on_ended)
+        )
 
     def _start_probe(self) -> None:
         if self._probe is None:
@@ -315,8 +324,13 @@ async def _first_of(*events: asyncio.Event) -> None:
 
 
 async def tail_one(
-    settings: Settings, conversation_id: str, out: JsonLines, stop: asyncio.Event,
-    *, audio: bool, stderr: TextIO,
+    settings: Settings,
+    conversation_id: str,
+    out: JsonLines,
+    stop: asyncio.Event,
+    *,
+    audio: bool,
+    stderr: TextIO,
 ) -> int:
     output, router = _audio_output(settings, conversation_id, stderr) if audio else (None, None)
     client = _client(settings)
@@ -331,8 +345,7 @@ async def tail_one(
             router.device.close()
 
 
-async def tail_all(settings: Settings, out: JsonLines, stop: asyncio.Event,
-                   stderr: TextIO) -> int:
+async def tail_all(settings: Settings, out: JsonLines, stop: asyncio.Event, stderr: TextIO) -> int:
     """Follow every active call, and each one that starts, until stopped."""
     client = _client(settings)
     followers: dict[str, asyncio.Task[int]] = {}
@@ -377,8 +390,9 @@ async def tail_all(settings: Settings, out: JsonLines, stop: asyncio.Event,
         await client.aclose()
 
 
-def _settle_follower(cid: str, task: asyncio.Task[int], finished: set[str],
-                     out: JsonLines) -> TailFailure | None:
+def _settle_follower(
+    cid: str, task: asyncio.Task[int], finished: set[str], out: JsonLines
+) -> TailFailure | None:
     """Decide what a finished follower means for --all; a returned failure stops everything."""
     error = task.exception()
     if error is None or isinstance(error, ConversationNotActive):
@@ -430,16 +444,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("conversation_id", nargs="?", metavar="CONVERSATION_ID")
-    target.add_argument("--all", action="store_true",
-                        help="follow every active call, and each new one, until Ctrl-C")
-    parser.add_argument("--audio", action="store_true",
-                        help="also play the call on the audio device (one call only)")
+    target.add_argument(
+        "--all",
+        action="store_true",
+        help="follow every active call, and each new one, until Ctrl-C",
+    )
+    parser.add_argument(
+        "--audio",
+        action="store_true",
+        help="also play the call on the audio device (one call only)",
+    )
     add_config_arguments(parser, TAIL_FLAGS)
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
-         stderr: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
     """Run ``anyreach-tui tail``; returns the exit status.
 
     As the real command (no ``stdout`` given) the process ends here with
@@ -470,8 +491,11 @@ def _main(argv: Sequence[str] | None, stdout: TextIO, stderr: TextIO) -> int:
     if settings is None:
         return EXIT_BAD_CONFIG
     if settings.api_key is None:
-        print("anyreach-tui tail: no API key: set ANYREACH_API_KEY or api_key in "
-              f"{settings.config_path or 'the config file'}", file=stderr)
+        print(
+            "anyreach-tui tail: no API key: set ANYREACH_API_KEY or api_key in "
+            f"{settings.config_path or 'the config file'}",
+            file=stderr,
+        )
         return EXIT_BAD_CONFIG
     _log_to_file(settings)
     try:
@@ -483,8 +507,7 @@ def _main(argv: Sequence[str] | None, stdout: TextIO, stderr: TextIO) -> int:
         return EXIT_INTERRUPTED
 
 
-async def _run(args: argparse.Namespace, settings: Settings, out: JsonLines,
-               stderr: TextIO) -> int:
+async def _run(args: argparse.Namespace, settings: Settings, out: JsonLines, stderr: TextIO) -> int:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     # An SSH drop (SIGHUP) or a kill (SIGTERM) ends the sessions cleanly, like Ctrl-C.
@@ -495,8 +518,9 @@ async def _run(args: argparse.Namespace, settings: Settings, out: JsonLines,
     try:
         if args.all:
             return await tail_all(settings, out, stop, stderr)
-        code = await tail_one(settings, args.conversation_id, out, stop, audio=args.audio,
-                              stderr=stderr)
+        code = await tail_one(
+            settings, args.conversation_id, out, stop, audio=args.audio, stderr=stderr
+        )
         return EXIT_OK if code == EXIT_INTERRUPTED and out.broken else code
     finally:
         for signum in handled:

@@ -211,7 +211,11 @@ class AnyreachClient:
                 raise self._unavailable(action, why, attempt, elapsed, status, detail)
             log.info(
                 "Anyreach API: %s %s failed (%s); retry %d in %.2f s",
-                method, path, failure, attempt, delay,
+                method,
+                path,
+                failure,
+                attempt,
+                delay,
             )
             await asyncio.sleep(delay)
 

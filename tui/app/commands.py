@@ -30,8 +30,11 @@ class DashboardCommands(Provider):
             ("Filter panes", "by caller, agent or words said (/)", run("filter")),
             ("Wallboard mode: toggle", "read-only big screen (w)", run("toggle_wallboard")),
             ("Keys", "show every key (?)", run("help")),
-            ("Theme: ANSI dark", "colours of the terminal itself (Linux console)",
-             partial(setattr, self.app, "theme", "ansi-dark")),
+            (
+                "Theme: ANSI dark",
+                "colours of the terminal itself (Linux console)",
+                partial(setattr, self.app, "theme", "ansi-dark"),
+            ),
             ("Quit", "end every session and exit (q)", run("quit")),
         ]
         for call in dashboard.calls:
@@ -55,5 +58,10 @@ class DashboardCommands(Provider):
         for name, help_text, callback in self._commands():
             score = matcher.match(name)
             if score > 0:
-                yield Hit(score, matcher.highlight(escape(name)), callback, text=name,
-                          help=escape(help_text))
+                yield Hit(
+                    score,
+                    matcher.highlight(escape(name)),
+                    callback,
+                    text=name,
+                    help=escape(help_text),
+                )

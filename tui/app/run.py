@@ -118,7 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "conversation_ids", nargs="*", metavar="CONVERSATION_ID",
+        "conversation_ids",
+        nargs="*",
+        metavar="CONVERSATION_ID",
         help="conversations to pin: always shown, never retired",
     )
     add_config_arguments(parser)
@@ -176,8 +178,7 @@ def unknown_theme(settings: Settings) -> str | None:
         line = find_key_line(settings.config_path.read_text(errors="replace"), ("ui", "theme"))
         if line:
             where = f" ({settings.config_path}, line {line})"
-    return (f"ui.theme{where}: unknown theme {theme!r}; one of: "
-            + ", ".join(sorted(BUILTIN_THEMES)))
+    return f"ui.theme{where}: unknown theme {theme!r}; one of: " + ", ".join(sorted(BUILTIN_THEMES))
 
 
 def build_app(settings: Settings, pinned: Sequence[str]) -> tuple[LiveDashboardApp, Any]:
@@ -188,8 +189,7 @@ def build_app(settings: Settings, pinned: Sequence[str]) -> tuple[LiveDashboardA
     from tui.monitor.store import TranscriptStore
 
     assert settings.api_key is not None
-    client = AnyreachClient(settings.api_url, settings.api_key.get_secret_value(),
-                            settings.org_id)
+    client = AnyreachClient(settings.api_url, settings.api_key.get_secret_value(), settings.org_id)
     dashboard = Dashboard(wallboard=settings.ui.wallboard)
     no_audio = settings.audio.no_audio or settings.ui.wallboard
     router = AudioRouter(open_output_device(settings.audio.device, no_audio=no_audio))
@@ -203,8 +203,9 @@ def build_app(settings: Settings, pinned: Sequence[str]) -> tuple[LiveDashboardA
         interval_s=settings.discovery.interval_s,
         max_panes=settings.discovery.max_panes,
         retire_after_s=settings.discovery.retire_after_s,
-        store=TranscriptStore(transcripts.dir, enabled=transcripts.enabled,
-                              fsync=transcripts.fsync),
+        store=TranscriptStore(
+            transcripts.dir, enabled=transcripts.enabled, fsync=transcripts.fsync
+        ),
         alerts=AlertMatcher(settings.alerts.keywords) if settings.alerts.keywords else None,
         focus_on_alert=settings.alerts.focus_on_alert,
     )
@@ -250,8 +251,11 @@ def _main(argv: list[str], stderr: TextIO) -> int:
             return EXIT_BAD_CONFIG
     if settings.api_key is None:
         where = settings.config_path or "the config file"
-        print(f"anyreach-tui: no API key: set api_key in {where} or ANYREACH_API_KEY "
-              "(or try `anyreach-tui demo`)", file=stderr)
+        print(
+            f"anyreach-tui: no API key: set api_key in {where} or ANYREACH_API_KEY "
+            "(or try `anyreach-tui demo`)",
+            file=stderr,
+        )
         return EXIT_BAD_CONFIG
     # Before the audio device opens: PortAudio and LiveKit log from the first moment.
     from tui.audio.logfile import configure_logging

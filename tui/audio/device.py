@@ -129,12 +129,15 @@ def _output_devices(pa: pyaudio.PyAudio) -> list[DeviceInfo]:
     for index in range(pa.get_device_count()):
         info = pa.get_device_info_by_index(index)
         if int(info["maxOutputChannels"]) > 0:
-            found.append(DeviceInfo(
-                index=index, name=str(info["name"]),
-                max_output_channels=int(info["maxOutputChannels"]),
-                default_sample_rate=float(info["defaultSampleRate"]),
-                is_default=index == default_index,
-            ))
+            found.append(
+                DeviceInfo(
+                    index=index,
+                    name=str(info["name"]),
+                    max_output_channels=int(info["maxOutputChannels"]),
+                    default_sample_rate=float(info["defaultSampleRate"]),
+                    is_default=index == default_index,
+                )
+            )
     return found
 
 
@@ -247,8 +250,12 @@ class PyAudioDevice:
             try:
                 info = _resolve(pa, self._spec)
                 stream = pa.open(
-                    format=pyaudio.paInt16, channels=CHANNELS, rate=SAMPLE_RATE, output=True,
-                    output_device_index=info.index, frames_per_buffer=PERIOD_SAMPLES,
+                    format=pyaudio.paInt16,
+                    channels=CHANNELS,
+                    rate=SAMPLE_RATE,
+                    output=True,
+                    output_device_index=info.index,
+                    frames_per_buffer=PERIOD_SAMPLES,
                     stream_callback=self._callback,
                 )
             except DeviceError:

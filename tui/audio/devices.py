@@ -23,8 +23,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'INDEX':>5}  {'CH':>3}  {'RATE':>6}  NAME")
     for device in devices:
         mark = "  (default)" if device.is_default else ""
-        print(f"{device.index:>5}  {device.max_output_channels:>3}  "
-              f"{device.default_sample_rate:>6.0f}  {device.name}{mark}")
+        print(
+            f"{device.index:>5}  {device.max_output_channels:>3}  "
+            f"{device.default_sample_rate:>6.0f}  {device.name}{mark}"
+        )
     return 0
 
 

@@ -39,8 +39,9 @@ def _alsa_message(
 ) -> None:
     where = f"{(file or b'?').decode(errors='replace')}:{line}"
     text = (fmt or b"").decode(errors="replace")
-    log.debug("ALSA %s (%s) err=%d %s", where, (function or b"").decode(errors="replace"),
-              err, text)
+    log.debug(
+        "ALSA %s (%s) err=%d %s", where, (function or b"").decode(errors="replace"), err, text
+    )
 
 
 def _jack_message(message: bytes | None) -> None:

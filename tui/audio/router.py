@@ -72,8 +72,12 @@ class AudioRouter:
     """
 
     def __init__(
-        self, device: OutputDevice, *, mix: bool = False,
-        prime_ms: float = 30.0, limit_ms: float = 80.0,
+        self,
+        device: OutputDevice,
+        *,
+        mix: bool = False,
+        prime_ms: float = 30.0,
+        limit_ms: float = 80.0,
     ) -> None:
         self.device = device
         self._prime_ms, self._limit_ms = prime_ms, limit_ms

@@ -59,13 +59,13 @@ CONFIG_FLAGS: tuple[ConfigFlag, ...] = (
     ConfigFlag("--org-id", ("org_id",), "organization id, needed with a pat_ key", "ID"),
     ConfigFlag("--device", ("audio", "device"), "audio output device name or index", "DEVICE"),
     ConfigFlag("--no-audio", ("audio", "no_audio"), "never open an audio device", const=True),
-    ConfigFlag("--wallboard", ("ui", "wallboard"), "wallboard mode: big panes, no chrome",
-               const=True),
+    ConfigFlag(
+        "--wallboard", ("ui", "wallboard"), "wallboard mode: big panes, no chrome", const=True
+    ),
     ConfigFlag("--theme", ("ui", "theme"), "Textual theme name", "NAME"),
     ConfigFlag("--max-panes", ("discovery", "max_panes"), "most calls shown at once", "N"),
     ConfigFlag("--transcripts-dir", ("transcripts", "dir"), "where transcripts are saved", "DIR"),
-    ConfigFlag("--no-transcripts", ("transcripts", "enabled"), "save no transcripts",
-               const=False),
+    ConfigFlag("--no-transcripts", ("transcripts", "enabled"), "save no transcripts", const=False),
     ConfigFlag("--log-level", ("log", "level"), "DEBUG, INFO, WARNING or ERROR", "LEVEL"),
 )
 
@@ -76,18 +76,29 @@ def add_config_arguments(
     """Add --config and the shared setting flags (all, or only those named in ``flags``)."""
     group = parser.add_argument_group("configuration (flags override env, env overrides file)")
     group.add_argument(
-        "--config", dest="config_path", type=Path, default=None, metavar="PATH",
+        "--config",
+        dest="config_path",
+        type=Path,
+        default=None,
+        metavar="PATH",
         help=f"config file (default: {default_config_path()})",
     )
     for flag in CONFIG_FLAGS:
         if flags is not None and flag.flag not in flags:
             continue
         if flag.const is None:
-            group.add_argument(flag.flag, dest=flag.dest, default=None, metavar=flag.metavar,
-                               help=flag.help)
+            group.add_argument(
+                flag.flag, dest=flag.dest, default=None, metavar=flag.metavar, help=flag.help
+            )
         else:
-            group.add_argument(flag.flag, dest=flag.dest, action="store_const",
-                               const=flag.const, default=None, help=flag.help)
+            group.add_argument(
+                flag.flag,
+                dest=flag.dest,
+                action="store_const",
+                const=flag.const,
+                default=None,
+                help=flag.help,
+            )
     return parser
 
 
@@ -260,8 +271,11 @@ def _key_path(loc: tuple[int | str, ...]) -> tuple[str, ...]:
             if index + 1 < len(loc) and isinstance(loc[index + 1], str):
                 path.append(str(loc[index + 1]))
             break
-        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) \
+        model = (
+            annotation
+            if isinstance(annotation, type) and issubclass(annotation, BaseModel)
             else None
+        )
     return tuple(path)
 
 

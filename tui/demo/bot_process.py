@@ -173,8 +173,10 @@ class BotProcess:
         """(room, segment) for every transcription update the bots reported."""
         with self._lock:
             return [
-                (m["room"], SentSegment(m["segment_id"], m["role"], m["text"], m["final"],
-                                        m["channel"]))
+                (
+                    m["room"],
+                    SentSegment(m["segment_id"], m["role"], m["text"], m["final"], m["channel"]),
+                )
                 for m in self.messages
                 if m.get("event") == "segment"
             ]

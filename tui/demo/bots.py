@@ -394,7 +394,11 @@ class AgentBot(Bot):
         return self.stream_transcription and self.room is not None
 
     async def _open_stream(
-        self, segment_id: str, sender_identity: str, *, final: bool = False,
+        self,
+        segment_id: str,
+        sender_identity: str,
+        *,
+        final: bool = False,
         track_sid: str | None = None,
     ) -> rtc.TextStreamWriter | None:
         room = self.room
@@ -438,7 +442,12 @@ class AgentBot(Bot):
             log.warning("%r: sending a caller transcript failed", self, exc_info=True)
 
     async def _legacy(
-        self, segment_id: str, role: Role, identity: str, track_sid: str | None, text: str,
+        self,
+        segment_id: str,
+        role: Role,
+        identity: str,
+        track_sid: str | None,
+        text: str,
         final: bool,
     ) -> None:
         """A legacy transcription packet, as older agents send (only with a known track)."""

@@ -44,8 +44,15 @@ TOKEN_SCOPES = frozenset({SCOPE_READ_SENSITIVE, SCOPE_MANAGE})
 ORG_HEADER = "X-Anyreach-Org"
 
 STATUSES = (
-    "token_created", "triggered", "ringing", "in_progress",
-    "completed", "failed", "cancelled", "transferred", "unanswered",
+    "token_created",
+    "triggered",
+    "ringing",
+    "in_progress",
+    "completed",
+    "failed",
+    "cancelled",
+    "transferred",
+    "unanswered",
 )
 ACTIVE = frozenset({"triggered", "ringing", "in_progress"})
 TERMINAL = frozenset({"completed", "failed", "cancelled", "transferred", "unanswered"})
@@ -321,8 +328,10 @@ class ApiEmulator:
             )
         if status not in STATUSES:
             raise ValueError(f"unknown status {status!r}")
-        if status in ACTIVE - {"triggered"} and room_name is None and channel in (
-            "telephone", "webrtc"
+        if (
+            status in ACTIVE - {"triggered"}
+            and room_name is None
+            and channel in ("telephone", "webrtc")
         ):
             raise ValueError(f"a {status} call has a LiveKit room: give room_name")
         moment = created_at.astimezone(UTC) if created_at else self._next_created_at()
@@ -664,9 +673,7 @@ def _filters(query: Any) -> tuple[int, list[Match]]:
             raise QueryError("Invalid custom_metadata: not JSON") from None
         if not isinstance(wanted, dict):
             raise QueryError("Invalid custom_metadata: must be a JSON object")
-        matches.append(
-            lambda c, w=wanted: all(c.custom_metadata.get(k) == v for k, v in w.items())
-        )
+        matches.append(lambda c, w=wanted: all(c.custom_metadata.get(k) == v for k, v in w.items()))
     if "cursor" in query:
         cursor = _decode_cursor(query["cursor"])
         matches.append(lambda c, v=cursor: c.created_at < v)
@@ -688,4 +695,3 @@ def _decode_cursor(cursor: str) -> datetime:
         return parse_iso(raw.decode())
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise QueryError("Invalid cursor") from None
-

@@ -27,9 +27,7 @@ from tui.demo.server_install import ensure_livekit_server
 
 # The server gets SIGTERM if the process (strictly: the thread) that started it dies
 # without stopping it: a test run killed by a timeout or a kill -9 leaves no server.
-_DIE_WITH_PARENT = (
-    ["setpriv", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
-)
+_DIE_WITH_PARENT = ["setpriv", "--pdeathsig", "TERM", "--"] if shutil.which("setpriv") else []
 
 DEV_API_KEY = "devkey"
 DEV_API_SECRET = "secret"  # livekit-server --dev's well-known local secret
@@ -131,9 +129,12 @@ class LiveKitServer:
                     *_DIE_WITH_PARENT,
                     str(binary),
                     "--dev",
-                    "--bind", "127.0.0.1",
-                    "--node-ip", "127.0.0.1",
-                    "--config-body", self._config_body(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--node-ip",
+                    "127.0.0.1",
+                    "--config-body",
+                    self._config_body(),
                 ],
                 stdin=subprocess.DEVNULL,
                 stdout=log,

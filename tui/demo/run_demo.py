@@ -39,15 +39,22 @@ def build_parser() -> argparse.ArgumentParser:
         "and simulated calls that come and go. Listening is off until you press space. "
         "q or Ctrl-C stops everything.",
     )
-    parser.add_argument("--calls", type=int, default=5, metavar="N",
-                        help="simulated calls live at once (default: 5)")
-    parser.add_argument("--no-audio", action="store_true",
-                        help="never open an audio device (SSH, CI)")
+    parser.add_argument(
+        "--calls",
+        type=int,
+        default=5,
+        metavar="N",
+        help="simulated calls live at once (default: 5)",
+    )
+    parser.add_argument(
+        "--no-audio", action="store_true", help="never open an audio device (SSH, CI)"
+    )
     parser.add_argument("--device", default=None, help="audio output device (name or index)")
     parser.add_argument("--wallboard", action="store_true", help="start in wallboard mode")
     parser.add_argument("--theme", default=None, help="colour theme, e.g. ansi-dark")
-    parser.add_argument("--tone", action="store_true",
-                        help="agents play tones instead of speech (audio checks)")
+    parser.add_argument(
+        "--tone", action="store_true", help="agents play tones instead of speech (audio checks)"
+    )
     return parser
 
 

@@ -23,8 +23,15 @@ from tui.demo.calls import CallOptions
 from tui.demo.scenarios import scenario_names
 from tui.demo.stack import DemoStack, StackCall
 
-STATUS_EVENTS = {"ringing", "in_progress", "completed", "failed", "cancelled", "transferred",
-                 "unanswered"}
+STATUS_EVENTS = {
+    "ringing",
+    "in_progress",
+    "completed",
+    "failed",
+    "cancelled",
+    "transferred",
+    "unanswered",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,15 +40,33 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run a local livekit-server, the Anyreach API emulator and simulated "
         "calls that keep coming and going until interrupted (Ctrl-C).",
     )
-    parser.add_argument("--calls", type=int, default=4, metavar="N",
-                        help="calls running at the same time (default: 4)")
-    parser.add_argument("--scenario", action="append", dest="scenarios", metavar="NAME",
-                        choices=scenario_names(include_on_demand=True),
-                        help="scenario to play (repeatable; default: every regular scenario)")
-    parser.add_argument("--token-ttl", type=float, default=600.0, metavar="SECONDS",
-                        help="lifetime of listener tokens minted by the emulator (default: 600)")
-    parser.add_argument("--tone", action="store_true",
-                        help="agents play a pure tone instead of speech (audio checks)")
+    parser.add_argument(
+        "--calls",
+        type=int,
+        default=4,
+        metavar="N",
+        help="calls running at the same time (default: 4)",
+    )
+    parser.add_argument(
+        "--scenario",
+        action="append",
+        dest="scenarios",
+        metavar="NAME",
+        choices=scenario_names(include_on_demand=True),
+        help="scenario to play (repeatable; default: every regular scenario)",
+    )
+    parser.add_argument(
+        "--token-ttl",
+        type=float,
+        default=600.0,
+        metavar="SECONDS",
+        help="lifetime of listener tokens minted by the emulator (default: 600)",
+    )
+    parser.add_argument(
+        "--tone",
+        action="store_true",
+        help="agents play a pure tone instead of speech (audio checks)",
+    )
     return parser
 
 
@@ -51,8 +76,10 @@ def _print(line: str) -> None:
 
 def _report(event: str, call: StackCall) -> None:
     if event == "created":
-        _print(f"call {call.conversation_id}: {call.channel} from {call.caller}, "
-               f"scenario {call.scenario}")
+        _print(
+            f"call {call.conversation_id}: {call.channel} from {call.caller}, "
+            f"scenario {call.scenario}"
+        )
     elif event in STATUS_EVENTS:
         _print(f"call {call.conversation_id}: {event}")
 
@@ -100,8 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.calls < 0:
         print("--calls must be 0 or more", file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     return asyncio.run(run(args))
 
 

@@ -314,17 +314,13 @@ class DemoStack:
 
     # -- waiting helpers (tests, demo start-up) ------------------------------------------
 
-    async def wait_for(
-        self, predicate: Callable[[], bool], within: float = WAIT_TIMEOUT
-    ) -> None:
+    async def wait_for(self, predicate: Callable[[], bool], within: float = WAIT_TIMEOUT) -> None:
         """Until ``predicate()`` holds, checked whenever a call changes status."""
         async with asyncio.timeout(within):
             while not predicate():
                 await self._next_change()
 
-    async def wait_in_progress(
-        self, count: int, within: float = WAIT_TIMEOUT
-    ) -> list[StackCall]:
+    async def wait_in_progress(self, count: int, within: float = WAIT_TIMEOUT) -> list[StackCall]:
         """Until at least ``count`` calls are in progress; returns those calls."""
         await self.wait_for(
             lambda: sum(c.status == "in_progress" for c in self.calls) >= count, within

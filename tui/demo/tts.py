@@ -67,8 +67,16 @@ def _run_espeak(text: str, voice: Voice) -> np.ndarray:
         raise SpeechError("espeak-ng is not installed (apt-get install espeak-ng)")
     # "--" keeps a line that starts with "-" from being read as an option.
     command = [
-        binary, "-v", voice.espeak_voice, "-s", str(voice.words_per_minute),
-        "-p", str(voice.pitch), "--stdout", "--", text,
+        binary,
+        "-v",
+        voice.espeak_voice,
+        "-s",
+        str(voice.words_per_minute),
+        "-p",
+        str(voice.pitch),
+        "--stdout",
+        "--",
+        text,
     ]
     try:
         result = subprocess.run(command, capture_output=True, check=True, timeout=30)

@@ -63,7 +63,7 @@ class FrameMixer:
             for key, buffer in self._buffers.items():
                 taken = buffer[:BLOCK_SAMPLES]
                 block[: len(taken)] += taken
-                self._buffers[key] = buffer[len(taken):]
+                self._buffers[key] = buffer[len(taken) :]
             self._on_block(np.clip(block, -32768, 32767).astype(np.int16))
 
 

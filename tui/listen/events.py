@@ -50,9 +50,7 @@ class EventEmitter:
 
     def _schedule(self, event: str, handler: Handler, awaitable: Any) -> None:
         previous = self._tails.get(handler)
-        task = asyncio.get_running_loop().create_task(
-            self._run_after(previous, event, awaitable)
-        )
+        task = asyncio.get_running_loop().create_task(self._run_after(previous, event, awaitable))
         self._tails[handler] = task
         self._tasks.add(task)
 
@@ -92,6 +90,7 @@ class EventEmitter:
         for task in still_running:
             task.cancel()
         if still_running:
-            logger.warning("%s: cancelled %d slow event handler(s)", self._label,
-                           len(still_running))
+            logger.warning(
+                "%s: cancelled %d slow event handler(s)", self._label, len(still_running)
+            )
             await asyncio.wait(still_running)

@@ -26,9 +26,7 @@ SENDER_GRACE = 3.0
 
 
 class TranscriptFeed:
-    def __init__(
-        self, emit: Callable[[Transcript], None], label: str, legacy_hold: float
-    ) -> None:
+    def __init__(self, emit: Callable[[Transcript], None], label: str, legacy_hold: float) -> None:
         self._emit_one = emit
         self._label = label
         self._assembler = SegmentAssembler(legacy_hold=legacy_hold)
@@ -151,9 +149,7 @@ class TranscriptFeed:
         broken = broken or stream_id in self._cut_streams
         self._cut_streams.discard(stream_id)
         self._stream_activity.pop(stream_id, None)
-        self._emit(
-            self._assembler.stream_closed(stream_id, reader.info.attributes, broken=broken)
-        )
+        self._emit(self._assembler.stream_closed(stream_id, reader.info.attributes, broken=broken))
 
     async def _wait_until_known(self, identity: str) -> None:
         if self.agents:
@@ -203,9 +199,7 @@ class TranscriptFeed:
             timer.cancel()
             self._legacy_timer = timer = None
         if deadline is not None and timer is None and not self._stopped:
-            self._legacy_timer = asyncio.get_running_loop().call_at(
-                deadline, self._on_legacy_due
-            )
+            self._legacy_timer = asyncio.get_running_loop().call_at(deadline, self._on_legacy_due)
 
     def _on_legacy_due(self) -> None:
         self._legacy_timer = None

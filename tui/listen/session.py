@@ -256,10 +256,7 @@ class ListenSession:
         for participant in room.remote_participants.values():
             self._feed.participant_joined(participant)
             for publication in participant.track_publications.values():
-                if (
-                    publication.kind == rtc.TrackKind.KIND_AUDIO
-                    and not publication.subscribed
-                ):
+                if publication.kind == rtc.TrackKind.KIND_AUDIO and not publication.subscribed:
                     self._awaiting_audio.add(publication.sid)
         self._check_audio_ready()
 
@@ -326,8 +323,9 @@ class ListenSession:
     def _on_track_subscription_failed(
         self, participant: rtc.RemoteParticipant, track_sid: str, error: str
     ) -> None:
-        logger.warning("%s: could not subscribe to a track of %s: %s",
-                       self._label, participant.identity, error)
+        logger.warning(
+            "%s: could not subscribe to a track of %s: %s", self._label, participant.identity, error
+        )
         self._awaiting_audio.discard(track_sid)
         self._check_audio_ready()
 
@@ -380,8 +378,11 @@ class ListenSession:
         # Forced teardown: a frozen server must not hold end() past its bound.
         await asyncio.wait({teardown}, timeout=max(0.0, deadline - loop.time()))
         if not teardown.done():
-            logger.warning("%s: teardown still running after %g s; finishing in the background",
-                           self._label, self._end_timeout)
+            logger.warning(
+                "%s: teardown still running after %g s; finishing in the background",
+                self._label,
+                self._end_timeout,
+            )
         self._set_state(STATE_DISCONNECTED)
         self._ended = True
         self._emitter.emit("ended")

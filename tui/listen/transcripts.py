@@ -260,8 +260,10 @@ class SegmentAssembler:
         for state in list(self._legacy.values()):
             if state.segment.speaker == speaker:
                 state.final = True
-                out += self._release(state) if state.held else self._final(
-                    state.segment, state.segment.text
+                out += (
+                    self._release(state)
+                    if state.held
+                    else self._final(state.segment, state.segment.text)
                 )
         return out
 
@@ -270,8 +272,10 @@ class SegmentAssembler:
         out: list[Transcript] = []
         for state in list(self._legacy.values()):
             state.final = True
-            out += self._release(state) if state.held else self._final(
-                state.segment, state.segment.text
+            out += (
+                self._release(state)
+                if state.held
+                else self._final(state.segment, state.segment.text)
             )
         for segment in list(self._segments.values()):
             out += self._final(segment, segment.text)

@@ -57,16 +57,24 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("conversation_id", metavar="CONVERSATION_ID")
-    parser.add_argument("--format", choices=("md", "jsonl"), default="md",
-                        help="md (Markdown, default) or jsonl")
-    parser.add_argument("--output", "-o", type=Path, default=None, metavar="PATH",
-                        help="file to write (default: standard output)")
+    parser.add_argument(
+        "--format", choices=("md", "jsonl"), default="md", help="md (Markdown, default) or jsonl"
+    )
+    parser.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="file to write (default: standard output)",
+    )
     add_config_arguments(parser, ("--transcripts-dir",))
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
-         stderr: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None, *, stdout: TextIO | None = None, stderr: TextIO | None = None
+) -> int:
     stdout = stdout or sys.stdout
     stderr = stderr or sys.stderr
     args = build_parser().parse_args(argv)
@@ -75,8 +83,11 @@ def main(argv: Sequence[str] | None = None, *, stdout: TextIO | None = None,
         return EXIT_BAD_CONFIG
     path = TranscriptStore(settings.transcripts.dir).path_for(args.conversation_id)
     if not path.exists():
-        print(f"anyreach-tui export: no saved transcript for {args.conversation_id!r} "
-              f"(looked for {path})", file=stderr)
+        print(
+            f"anyreach-tui export: no saved transcript for {args.conversation_id!r} "
+            f"(looked for {path})",
+            file=stderr,
+        )
         return EXIT_NO_TRANSCRIPT
     segments = read_transcript(path)
     if args.format == "md":

@@ -253,9 +253,7 @@ class LiveCallController(CallController):
             if state == "connecting" and attempt.connected:
                 # LiveKit is resuming by itself; give it a while, then start afresh.
                 loop = asyncio.get_running_loop()
-                attempt.stall_timer = loop.call_later(
-                    self.hooks.resume_stall_s, attempt.lost.set
-                )
+                attempt.stall_timer = loop.call_later(self.hooks.resume_stall_s, attempt.lost.set)
             elif state == "connected" and attempt.stall_timer is not None:
                 attempt.stall_timer.cancel()
                 attempt.stall_timer = None
@@ -285,13 +283,16 @@ class LiveCallController(CallController):
             try:
                 self.hooks.store.append(self.conversation_id, segment)
             except OSError as error:
-                log.warning("could not save a transcript line of %s: %s",
-                            self.conversation_id, error)
+                log.warning(
+                    "could not save a transcript line of %s: %s", self.conversation_id, error
+                )
                 self.hooks.on_store_error(f"Transcripts not saved: {error.strerror or error}")
         call.add_transcript(segment.id, segment.role, segment.text, final)
         matcher = self.hooks.alerts
-        if matcher is not None and segment.id not in self._alerted and matcher.matches(
-            segment.text
+        if (
+            matcher is not None
+            and segment.id not in self._alerted
+            and matcher.matches(segment.text)
         ):
             self._alerted.add(segment.id)
             call.flag_alert(segment.id)

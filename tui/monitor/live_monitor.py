@@ -129,14 +129,19 @@ class LiveMonitor(Monitor):
     def still_open(self) -> list[str]:
         """Conversations whose session has not ended since ``aclose`` began."""
         return [
-            c.conversation_id for c in self._closing
-            if isinstance(c, LiveCallController) and c.session is not None
+            c.conversation_id
+            for c in self._closing
+            if isinstance(c, LiveCallController)
+            and c.session is not None
             and c.session.get_state() != "disconnected"
         ]
 
     def _make_controller(self, call: MonitoredCall) -> LiveCallController:
         return LiveCallController(
-            call, self.client, self.router, hooks=self.hooks,
+            call,
+            self.client,
+            self.router,
+            hooks=self.hooks,
             session_factory=self._session_factory,
         )
 

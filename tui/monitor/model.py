@@ -380,9 +380,7 @@ class Dashboard:
     def __contains__(self, conversation_id: object) -> bool:
         return conversation_id in self._calls
 
-    def add_call(
-        self, conversation_id: str, info: ConversationInfo | None = None
-    ) -> MonitoredCall:
+    def add_call(self, conversation_id: str, info: ConversationInfo | None = None) -> MonitoredCall:
         """Add a call (or return the existing one: a conversation is shown once)."""
         existing = self._calls.get(conversation_id)
         if existing is not None:
@@ -414,9 +412,11 @@ class Dashboard:
             self.focused_id = None
             remaining = [c.conversation_id for c in self.visible_calls()]
             if remaining:
-                index = visible_before.index(conversation_id) if (
-                    conversation_id in visible_before
-                ) else 0
+                index = (
+                    visible_before.index(conversation_id)
+                    if (conversation_id in visible_before)
+                    else 0
+                )
                 self.focus(remaining[min(index, len(remaining) - 1)])
             else:
                 if self.zoomed:

@@ -49,8 +49,13 @@ class StoredSegment:
 
     def to_json(self) -> str:
         return json.dumps(
-            {"id": self.id, "conversation_id": self.conversation_id, "role": self.role,
-             "text": self.text, "ts": self.ts},
+            {
+                "id": self.id,
+                "conversation_id": self.conversation_id,
+                "role": self.role,
+                "text": self.text,
+                "ts": self.ts,
+            },
             ensure_ascii=False,
         )
 
@@ -90,13 +95,15 @@ def read_transcript(path: Path) -> list[StoredSegment]:
         if segment_id in seen:
             continue
         seen.add(segment_id)
-        segments.append(StoredSegment(
-            id=segment_id,
-            role=str(record.get("role", "")),
-            text=str(record.get("text", "")),
-            ts=str(record.get("ts", "")),
-            conversation_id=str(record.get("conversation_id", "")),
-        ))
+        segments.append(
+            StoredSegment(
+                id=segment_id,
+                role=str(record.get("role", "")),
+                text=str(record.get("text", "")),
+                ts=str(record.get("ts", "")),
+                conversation_id=str(record.get("conversation_id", "")),
+            )
+        )
     return segments
 
 
@@ -162,8 +169,16 @@ class TranscriptStore:
             segment_id = str(segment.id)
             if segment_id in transcript.ids:
                 return False
-            line = StoredSegment(segment_id, segment.role, segment.text,
-                                 utc_timestamp(settled_at), conversation_id).to_json() + "\n"
+            line = (
+                StoredSegment(
+                    segment_id,
+                    segment.role,
+                    segment.text,
+                    utc_timestamp(settled_at),
+                    conversation_id,
+                ).to_json()
+                + "\n"
+            )
             data = ("\n" if transcript.needs_newline else "") + line
             self._write_all(transcript.fd, data.encode("utf-8"))
             transcript.needs_newline = False
