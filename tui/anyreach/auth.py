@@ -7,7 +7,7 @@ organization) and personal access tokens (``pat_``, which must name one with
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, NoReturn
 
 ORG_HEADER = "X-Anyreach-Org"
 
@@ -53,7 +53,7 @@ class ApiKey:
 
     __str__ = __repr__
 
-    def __reduce__(self) -> object:
+    def __reduce__(self) -> NoReturn:
         raise TypeError("An API key is not picklable (it would leave the process in clear).")
 
 

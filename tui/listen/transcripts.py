@@ -86,9 +86,8 @@ def _json_text(line: str) -> str | None:
         value = json.loads(candidate.split("\n", 1)[0])
     except ValueError:
         return None
-    if isinstance(value, dict) and isinstance(value.get("text"), str):
-        return value["text"]
-    return None
+    text = value.get("text") if isinstance(value, dict) else None
+    return text if isinstance(text, str) else None
 
 
 @dataclass
