@@ -10,7 +10,7 @@ import pytest
 
 from tui.app.run import _main, binding_ids
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_every_id_in_the_example_config_is_a_binding_id() -> None:

@@ -15,7 +15,7 @@ from tests.fixtures.config import ConfigHome
 from tui.monitor.export import main
 from tui.monitor.store import TranscriptStore
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ import pytest
 
 from tui.monitor.store import TranscriptStore, read_transcript, transcript_file_name
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from tui.monitor.store import read_transcript, transcript_file_name
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 ENDLESS = CallOptions(mode="tone", loop=True, time_scale=0.3)
 # A screen line can only prove a segment settled if all of its text fits on it.
 JUDGEABLE_CHARS = 150

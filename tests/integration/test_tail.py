@@ -17,7 +17,7 @@ from tui.demo.calls import CallOptions, SimulatedCall
 from tui.demo.emulator import ApiEmulator
 from tui.demo.livekit_server import DEV_API_KEY, DEV_API_SECRET, LiveKitServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAYLOAD_FIELDS = {
     "stateChange": {"state"},
     "transcript": {"id", "role", "text", "final"},

@@ -1,7 +1,7 @@
 """Snapshots of the dashboard with deterministic content (events injected, clock frozen).
 
-Refresh after an intended visual change with ``pytest tests/test_app_snapshots.py
---snapshot-update`` and review the SVGs in tests/__snapshots__/.
+Refresh after an intended visual change with ``pytest tests/app/test_app_snapshots.py
+--snapshot-update`` and review the SVGs in tests/app/__snapshots__/.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from tui.demo.stack import DemoStack, StackCall
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
-PROJECT = Path(__file__).resolve().parents[1]
+PROJECT = Path(__file__).resolve().parents[2]
 # Short, silent-caller calls: the agent plays a pure tone, the script is cut short.
 TONE = CallOptions(mode="tone", tone_hz=660.0, time_scale=0.3, max_lines=4)
 

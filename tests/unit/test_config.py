@@ -21,7 +21,7 @@ from tui.config import (
 )
 from tui.config.loader import find_key_line
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "ak_TOPSECRET_1234567890"
 
 
