@@ -1,8 +1,11 @@
-"""The real product in a real terminal: ``anyreach-tui demo --no-audio`` inside tmux.
+"""The real product in a real terminal: ``anyreach-tui demo`` inside tmux.
 
 The demo starts livekit-server, the API emulator and simulated calls, then the
-dashboard; this test reads the screen with ``tmux capture-pane`` like a person
-would, presses keys, and checks that after ``q`` no process of the demo is left.
+dashboard; these tests read the screen with ``tmux capture-pane`` like a person
+would, press keys, and check that after ``q`` no process of the demo is left.
+One runs with ``--no-audio``, one with a sound device (a private PulseAudio
+null sink, recorded): with a device open, the screen must still reach the
+terminal and never the log file.
 """
 
 from __future__ import annotations
@@ -18,7 +21,10 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+
+from tests.fixtures.audio import RATE, PulseServer
 
 ROOT = Path(__file__).resolve().parents[2]
 ANYREACH_TUI = Path(sys.executable).with_name("anyreach-tui")
@@ -144,8 +150,8 @@ def tmux(tmp_path: Path) -> Iterator[Tmux]:
     session.kill()
 
 
-def test_demo_in_a_real_terminal(tmux: Tmux, tmp_path: Path) -> None:
-    env = {
+def demo_env(tmp_path: Path) -> dict[str, str]:
+    return {
         # Private folders: the demo's logs and transcripts stay in this test.
         "XDG_STATE_HOME": str(tmp_path / "state"),
         "XDG_DATA_HOME": str(tmp_path / "data"),
@@ -155,14 +161,40 @@ def test_demo_in_a_real_terminal(tmux: Tmux, tmp_path: Path) -> None:
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/root"),
     }
-    tmux.start([str(ANYREACH_TUI), "demo", "--no-audio", "--calls", "3"], env)
 
-    screen = wait_for(
+
+def log_file(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "anyreach-tui" / "anyreach-tui.log"
+
+
+def wait_for_live_panes(tmux: Tmux) -> str:
+    return wait_for(
         tmux,
         lambda s: s.count("LIVE") >= 2 and ("AGENT" in s or "CALLER" in s),
         "two LIVE panes with transcript lines",
         timeout=150,
     )
+
+
+def quit_and_check_nothing_left(tmux: Tmux, demo_processes: set[int]) -> None:
+    """``q``: the dashboard ends its sessions and the stack goes with it."""
+    tmux.keys("q")
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not tmux.pane_dead():
+        time.sleep(0.2)
+    assert tmux.pane_dead(), "the demo did not exit after q:\n" + tmux.screen()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(alive(p) for p in demo_processes):
+        time.sleep(0.2)
+    left = [p for p in demo_processes if alive(p)]
+    assert not left, f"processes of the demo still running after q: {left}"
+
+
+def test_demo_in_a_real_terminal(tmux: Tmux, tmp_path: Path) -> None:
+    env = demo_env(tmp_path)
+    tmux.start([str(ANYREACH_TUI), "demo", "--no-audio", "--calls", "3"], env)
+
+    screen = wait_for_live_panes(tmux)
     demo_processes = descendants(tmux.pane_pid()) | {tmux.pane_pid()}
     assert len(demo_processes) >= 3, "dashboard, stack process and livekit-server"
 
@@ -196,14 +228,51 @@ def test_demo_in_a_real_terminal(tmux: Tmux, tmp_path: Path) -> None:
     tmux.keys("Escape")
     wait_for(tmux, lambda s: "anyreach-tui keys" not in s, "help closed", 10)
 
-    # Quit: the dashboard ends its sessions and the stack goes with it.
-    tmux.keys("q")
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline and not tmux.pane_dead():
-        time.sleep(0.2)
-    assert tmux.pane_dead(), "the demo did not exit after q:\n" + tmux.screen()
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and any(alive(p) for p in demo_processes):
-        time.sleep(0.2)
-    left = [p for p in demo_processes if alive(p)]
-    assert not left, f"processes of the demo still running after q: {left}"
+    quit_and_check_nothing_left(tmux, demo_processes)
+    assert b"\x1b" not in log_file(tmp_path).read_bytes()
+
+
+def rms_windows(samples: np.ndarray, window_s: float = 0.1) -> np.ndarray:
+    """RMS of each window, in full-scale fractions."""
+    n = int(RATE * window_s)
+    usable = len(samples) // n * n
+    windows = samples[:usable].astype(np.float64).reshape(-1, n) / 32768.0
+    return np.sqrt((windows**2).mean(axis=1))
+
+
+SILENT_RMS = 10 ** (-60 / 20)  # -60 dBFS: nothing played (a null sink records zeros)
+SPEECH_RMS = 10 ** (-40 / 20)  # -40 dBFS: clearly someone speaking
+
+
+def test_demo_with_a_sound_device_draws_on_the_terminal(tmux: Tmux, tmp_path: Path) -> None:
+    """Audio on (PortAudio open, fd 2 moved off the terminal): the screen still shows."""
+    pulse = PulseServer().start()
+    try:
+        env = demo_env(tmp_path)
+        env["XDG_RUNTIME_DIR"] = pulse.env["XDG_RUNTIME_DIR"]
+        env["PULSE_CLIENTCONFIG"] = pulse.env["PULSE_CLIENTCONFIG"]
+        tmux.start([str(ANYREACH_TUI), "demo", "--calls", "3"], env)
+        screen = wait_for_live_panes(tmux)
+        assert "No audio device" not in screen, screen
+        demo_processes = descendants(tmux.pane_pid()) | {tmux.pane_pid()}
+
+        recorder = pulse.record()
+        time.sleep(3)  # listening is off at start: nothing may play
+        pressed_at = recorder.recorded_samples()
+        tmux.keys("Space")
+        time.sleep(8)  # speech has pauses: a few seconds hold several turns
+        samples = recorder.stop()
+
+        before = rms_windows(samples[:pressed_at])
+        after = rms_windows(samples[pressed_at + RATE // 2 :])  # the switch's own delay
+        assert len(before) >= 20 and len(after) >= 60, (len(before), len(after))
+        assert before.max() < SILENT_RMS, f"sound before space: {before.max():.2e}"
+        loud = int((after > SPEECH_RMS).sum())
+        assert loud >= 10, f"the focused call was not heard after space ({loud} loud windows)"
+
+        quit_and_check_nothing_left(tmux, demo_processes)
+    finally:
+        pulse.cleanup()
+    log = log_file(tmp_path).read_bytes()
+    assert log, "the dashboard wrote its log"
+    assert b"\x1b" not in log, "screen output (ESC sequences) reached the log file"

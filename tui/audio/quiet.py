@@ -6,6 +6,13 @@ A terminal UI draws on that terminal, so while PortAudio is in use (an open
 device holds it for its whole life) fd 2 points at the log file (or
 /dev/null), and ALSA and JACK get error handlers that send their messages to
 ``logging`` instead.
+
+Python's own stderr must not follow fd 2 there: Textual draws the screen on
+``sys.__stderr__``, and ``tail`` tells the user what went wrong on
+``sys.stderr``.  So before fd 2 is moved for the first time, both are pointed
+at a private duplicate of the original descriptor (the terminal), which no
+redirect ever touches.  Only native code writing to fd 2 itself ends up in
+the log file.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TextIO
 
 from tui.audio.logfile import configured_log_file
 
@@ -68,6 +76,45 @@ def install_native_error_handlers() -> None:
     _installed.append(True)
 
 
+def _keep_python_stderr_on_terminal() -> None:
+    """Give Python's stderr its own descriptor for what fd 2 is now (the terminal).
+
+    Called before the first redirect of fd 2.  Textual reads ``sys.__stderr__``
+    when it builds its driver, and writes every frame of the screen to it; were
+    that fd 2, the dashboard would draw into the log file while audio is open.
+    """
+    for name in ("__stderr__", "stderr"):
+        stream = getattr(sys, name)
+        if _writes_to_fd2(stream):
+            setattr(sys, name, _private_terminal_stream(stream))
+
+
+def _writes_to_fd2(stream: object) -> bool:
+    fileno = getattr(stream, "fileno", None)
+    if fileno is None:
+        return False
+    try:
+        return bool(fileno() == 2)
+    except (OSError, ValueError):  # closed, or not backed by a descriptor (pytest's capture)
+        return False
+
+
+_terminal_streams: dict[int, TextIO] = {}
+
+
+def _private_terminal_stream(like: TextIO) -> TextIO:
+    """One duplicate of fd 2 per process, with the encoding of the stream it replaces."""
+    if 2 not in _terminal_streams:
+        _terminal_streams[2] = os.fdopen(
+            os.dup(2),
+            "w",
+            buffering=1,
+            encoding=getattr(like, "encoding", None) or "utf-8",
+            errors=getattr(like, "errors", None) or "backslashreplace",
+        )
+    return _terminal_streams[2]
+
+
 class _Fd2Redirect:
     """Points file descriptor 2 at the log file (or /dev/null) while anyone holds it.
 
@@ -90,6 +137,7 @@ class _Fd2Redirect:
                 flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
                 sink = os.open(str(target) if target else os.devnull, flags, 0o600)
                 sys.stderr.flush()
+                _keep_python_stderr_on_terminal()
                 self._saved = os.dup(2)
                 os.dup2(sink, 2)
                 os.close(sink)
