@@ -422,8 +422,7 @@ def _audio_output(settings: Settings, conversation_id: str, stderr: TextIO) -> t
     device = open_output_device(settings.audio.device, no_audio=settings.audio.no_audio)
     router = AudioRouter(device)
     output = router.output_for(conversation_id)
-    router.focus(conversation_id)
-    router.set_listening(True)
+    router.set_heard([conversation_id])
     if router.notice:
         print(f"anyreach-tui tail: {router.notice}", file=stderr)
     return output, router

@@ -41,8 +41,7 @@ async def test_a_lost_device_is_reported_retried_and_heard_again(
         await wait_until_playing(device)
         feeder = ToneFeeder(router.output_for("a"), A_HZ).start()
         tone_feeders.append(feeder)
-        router.focus("a")
-        router.set_listening(True)
+        router.set_heard(["a"])
 
         before = await asyncio.to_thread(pulse_server.record)
         await asyncio.sleep(1.0)
@@ -65,7 +64,7 @@ async def test_a_lost_device_is_reported_retried_and_heard_again(
         device.close()
 
     assert [n.split()[2] for n in notices] == ["lost", "back:"]
-    assert router.heard == "a"
+    assert router.heard == {"a"}
     assert_heard(samples, A_HZ)
     # PortAudio complains loudly from its audio thread when the server dies: not on the terminal.
     assert capfd.readouterr().err == ""

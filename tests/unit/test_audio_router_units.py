@@ -47,15 +47,14 @@ def feed(router: AudioRouter, values: dict[str, int], frames: int = 1) -> None:
             router.output_for(sid).write(const(value))
 
 
-def test_nothing_plays_until_listening_then_only_the_focused_session() -> None:
+def test_nothing_plays_until_a_session_is_heard_then_only_that_one() -> None:
     device = PullDevice()
     router = AudioRouter(device)
-    router.focus("a")
-    assert router.listening is False and router.heard is None
+    assert router.heard == frozenset()
     feed(router, {"a": 1000, "b": -1000}, frames=5)
     assert not device.pull(FRAME * 4).any()
-    router.set_listening(True)
-    assert router.heard == "a"
+    router.set_heard(["a"])
+    assert router.heard == {"a"}
     feed(router, {"a": 1000, "b": -1000}, frames=5)
     out = device.pull(FRAME * 4)
     assert out.min() >= 0 and out.max() == 1000  # fades in, never a sample of b
@@ -64,23 +63,35 @@ def test_nothing_plays_until_listening_then_only_the_focused_session() -> None:
 def test_a_switch_crossfades_within_10_ms_without_a_jump() -> None:
     device = PullDevice()
     router = AudioRouter(device)
-    router.focus("a")
-    router.set_listening(True)
+    router.set_heard(["a"])
     feed(router, {"a": 8000, "b": -8000}, frames=6)
     device.pull(FRAME)  # a is playing at full level
     assert device.pull(FRAME)[-1] == 8000
-    router.focus("b")
+    router.set_heard(["b"])
     feed(router, {"a": 8000, "b": -8000}, frames=6)
     out = device.pull(FRAME * 2)
     assert (out[FADE:] == -8000).all()  # a gone and b at full level within 5 ms
     assert np.abs(np.diff(out)).max() <= 2 * 8000 / FADE + 2  # a ramp, no click
 
 
+def test_hearing_nothing_fades_out_to_silence() -> None:
+    device = PullDevice()
+    router = AudioRouter(device)
+    router.set_heard(["a"])
+    feed(router, {"a": 6000}, frames=6)
+    assert device.pull(FRAME * 2)[-1] == 6000
+    router.set_heard([])
+    assert router.heard == frozenset()
+    feed(router, {"a": 6000}, frames=6)
+    out = device.pull(FRAME * 2)
+    assert (out[FADE:] == 0).all()  # silent within 5 ms
+    assert out[0] > 0 and np.abs(np.diff(out)).max() <= 6000 / FADE + 2
+
+
 def test_flush_drops_buffered_audio_at_once_with_a_short_fade() -> None:
     device = PullDevice()
     router = AudioRouter(device)
-    router.focus("a")
-    router.set_listening(True)
+    router.set_heard(["a"])
     out_a = router.output_for("a")
     for _ in range(6):
         out_a.write(const(5000))
@@ -94,35 +105,85 @@ def test_flush_drops_buffered_audio_at_once_with_a_short_fade() -> None:
 def test_a_dry_buffer_plays_silence_and_is_counted() -> None:
     device = PullDevice()
     router = AudioRouter(device)
-    router.focus("a")
-    router.set_listening(True)
+    router.set_heard(["a"])
     feed(router, {"a": 3000}, frames=4)
     device.pull(FRAME * 6)
     assert router.underruns == 1
     assert not device.pull(FRAME).any()  # waits to re-prime instead of stuttering
 
 
-def test_mix_mode_plays_several_calls_at_their_volumes() -> None:
-    device = PullDevice()
-    router = AudioRouter(device, mix=True)
-    router.set_listening(True)
-    router.output_for("a")
-    router.output_for("b")
-    router.set_volume("b", 0.5)
-    feed(router, {"a": 1000, "b": 2000}, frames=6)
-    out = device.pull(FRAME * 3)
-    assert out[-1] == 2000  # 1000 * 1.0 + 2000 * 0.5
-    assert sorted(router.audible()) == ["a", "b"]
-
-
-def test_writes_accept_any_buffer_and_removed_sessions_are_ignored() -> None:
+def test_several_heard_sessions_play_as_their_sum() -> None:
     device = PullDevice()
     router = AudioRouter(device)
-    out = router.output_for("a", level=lambda: -20.0)
+    router.set_heard(iter(["a", "b"]))  # any iterable
+    assert router.heard == {"a", "b"}
+    feed(router, {"a": 1000, "b": 2000, "c": 4000}, frames=6)
+    out = device.pull(FRAME * 3)
+    assert out[-1] == 3000  # a + b, never c
+    assert out[0] >= 0 and np.abs(np.diff(out)).max() <= 3000 / FADE + 2  # both fade in
+
+
+def test_a_mix_fades_one_session_out_and_keeps_the_other() -> None:
+    device = PullDevice()
+    router = AudioRouter(device)
+    router.set_heard(["a", "b"])
+    feed(router, {"a": 1000, "b": 2000}, frames=6)
+    assert device.pull(FRAME * 2)[-1] == 3000
+    router.set_heard(["a"])
+    feed(router, {"a": 1000, "b": 2000}, frames=6)
+    out = device.pull(FRAME * 2)
+    assert (out[FADE:] == 1000).all()  # b gone within 5 ms, a untouched
+    assert np.abs(np.diff(out)).max() <= 2000 / FADE + 2
+    router.set_heard(["a", "b"])  # and back into the mix
+    feed(router, {"a": 1000, "b": 2000}, frames=6)
+    out = device.pull(FRAME * 2)
+    assert (out[FADE:] == 3000).all() and np.abs(np.diff(out)).max() <= 2000 / FADE + 2
+
+
+def test_clipping_a_loud_mix_saturates_instead_of_wrapping() -> None:
+    device = PullDevice()
+    router = AudioRouter(device)
+    router.set_heard(["a", "b"])
+    feed(router, {"a": 30000, "b": 30000}, frames=6)
+    assert device.pull(FRAME * 3)[-1] == 32767
+
+
+def test_writes_accept_any_buffer() -> None:
+    device = PullDevice()
+    router = AudioRouter(device)
+    router.set_heard(["a"])
+    out = router.output_for("a")
     out.write(memoryview(const(7)))
     out.write(np.full(FRAME, 7, dtype=np.int16))
-    assert router.level("a") == -20.0
-    router.focus("a")
+    out.write(const(7)[:-1])  # an odd byte is dropped, not a crash
+    out.write(const(7))
+    assert device.pull(FRAME * 3)[-1] == 7
+
+
+def test_removed_sessions_are_ignored() -> None:
+    device = PullDevice()
+    router = AudioRouter(device)
+    router.set_heard(["a"])
+    out = router.output_for("a")
+    feed(router, {"a": 4000}, frames=8)
+    assert device.pull(FRAME)[-1] > 0  # a plays
     router.remove("a")
-    assert router.focused is None and router.level("a") is None
-    out.write(const(7))  # a late frame from an ending session: accepted, dropped
+    # Its buffered audio is gone at once, and late frames from the ending session
+    # (enough to prime a buffer) are accepted and dropped.
+    for _ in range(8):
+        out.write(const(4000))
+    assert not device.pull(FRAME * 4).any()
+    assert router.heard == {"a"}  # what is heard is the caller's to change
+    # A new output for the same id starts afresh and plays, since "a" is still heard.
+    feed(router, {"a": 2000}, frames=8)
+    assert device.pull(FRAME * 4)[-1] == 2000
+
+
+def test_removed_sessions_keep_counting_their_underruns() -> None:
+    device = PullDevice()
+    router = AudioRouter(device)
+    router.set_heard(["a"])
+    feed(router, {"a": 3000}, frames=4)
+    device.pull(FRAME * 6)
+    router.remove("a")
+    assert router.underruns == 1

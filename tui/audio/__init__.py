@@ -1,7 +1,8 @@
-"""Audio layer: the one output device and the focus router (no UI imports).
+"""Audio layer: the one output device and the router that mixes into it (no UI imports).
 
 ``open_output_device`` picks a PortAudio device (or a null one, with a notice);
-``AudioRouter`` hands each listen session an output and decides what is heard.
+``AudioRouter`` hands each listen session an output and plays the sessions it is
+told to hear (``set_heard``).
 """
 
 import logging

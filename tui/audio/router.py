@@ -1,11 +1,12 @@
-"""Which call is heard: per-session outputs mixed into the one device.
+"""Which calls are heard: per-session outputs mixed into the one device.
 
 Every listen session gets an ``AudioOutput`` from ``output_for``.  The device's
-audio thread asks ``render(n)`` for samples; the router answers with the heard
-session's jitter buffer (focus mode) or a weighted sum of several (mix mode).
+audio thread asks ``render(n)`` for samples; the router answers with the sum of
+the heard sessions' jitter buffers.
 
-* ``focus(id)`` picks the call that would be heard; ``set_listening(True)``
-  makes it heard.  Listening is off at start: nothing plays until asked.
+* ``set_heard(ids)`` says which sessions play: none (silence, the state at
+  start), one (focus mode) or several (a mix).  The router keeps no focus or
+  listening of its own: the model decides, the router only plays what it is told.
 * A session that is not heard keeps only its newest ``prime`` samples, so a
   switch to it starts at once instead of waiting for a jitter buffer to fill.
 * Gains move at most 1/240 per sample: a switch fades the old call out within
@@ -16,11 +17,11 @@ session's jitter buffer (focus mode) or a weighted sum of several (mix mode).
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from tui.audio.device import OutputDevice, StatusListener
 from tui.audio.jitter import JitterBuffer, ms_to_samples
@@ -28,19 +29,23 @@ from tui.audio.jitter import JitterBuffer, ms_to_samples
 FADE_MS = 5.0  # per direction: a switch is a <= 10 ms crossfade, no click
 INT16_MAX = 32767
 
-LevelSource = Callable[[], Any]
+# What a session may write: 48 kHz mono int16 PCM as bytes or as samples.
+Frame = bytes | bytearray | memoryview | npt.NDArray[np.int16]
+Signal = npt.NDArray[np.float32]
+
+
+def _silence() -> Signal:
+    return np.zeros(0, dtype=np.float32)
 
 
 @dataclass
 class _Session:
     buffer: JitterBuffer
-    volume: float = 1.0  # used in mix mode
-    gain: float = 0.0  # the gain applied right now, ramps toward the target
-    level_source: LevelSource | None = None
-    tail: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.float32))
+    gain: float = 0.0  # the gain applied right now, ramps toward 1 (heard) or 0
+    tail: Signal = field(default_factory=_silence)  # a flushed session's fade-out
 
 
-def _as_samples(frame: Any) -> np.ndarray:
+def _as_samples(frame: Frame) -> npt.NDArray[np.int16]:
     """48 kHz mono int16 samples from bytes / memoryview / numpy, copied (callers reuse buffers)."""
     if isinstance(frame, np.ndarray):
         return np.asarray(frame, dtype=np.int16).ravel().copy()
@@ -56,7 +61,7 @@ class SessionOutput:
         self._router = router
         self.session_id = session_id
 
-    def write(self, frame: Any) -> None:
+    def write(self, frame: Frame) -> None:
         self._router._write(self.session_id, frame)
 
     def flush(self) -> None:
@@ -75,7 +80,6 @@ class AudioRouter:
         self,
         device: OutputDevice,
         *,
-        mix: bool = False,
         prime_ms: float = 30.0,
         limit_ms: float = 80.0,
     ) -> None:
@@ -84,87 +88,40 @@ class AudioRouter:
         self._fade_step = 1.0 / ms_to_samples(FADE_MS)
         self._sessions: dict[str, _Session] = {}
         self._lock = threading.Lock()  # the audio thread and the app's loop both touch sessions
-        self._focused: str | None = None
-        self._listening = False
-        self._mix = mix
+        self._heard: frozenset[str] = frozenset()
         self._retired_underruns = 0
         device.set_renderer(self.render)
 
     # -- sessions ------------------------------------------------------------------------
 
-    def output_for(self, session_id: str, level: LevelSource | None = None) -> SessionOutput:
+    def output_for(self, session_id: str) -> SessionOutput:
         with self._lock:
-            session = self._sessions.get(session_id)
-            if session is None:
-                session = _Session(JitterBuffer(self._prime_ms, self._limit_ms))
-                self._sessions[session_id] = session
-            if level is not None:
-                session.level_source = level
+            if session_id not in self._sessions:
+                self._sessions[session_id] = _Session(JitterBuffer(self._prime_ms, self._limit_ms))
         return SessionOutput(self, session_id)
 
-    def set_level_source(self, session_id: str, level: LevelSource) -> None:
-        """Where to read the session's level (e.g. ``lambda: session.level``)."""
-        with self._lock:
-            if session_id in self._sessions:
-                self._sessions[session_id].level_source = level
-
-    def level(self, session_id: str) -> Any:
-        """The session's current level as its source reports it, or None."""
-        session = self._sessions.get(session_id)
-        source = session.level_source if session else None
-        return source() if source else None
-
     def remove(self, session_id: str) -> None:
+        """Forget the session: its buffered audio is gone and later writes are dropped.
+
+        ``heard`` is left as it is: an output made later for the same id plays if heard.
+        """
         with self._lock:
             session = self._sessions.pop(session_id, None)
             if session is not None:
                 self._retired_underruns += session.buffer.underruns
-            if self._focused == session_id:
-                self._focused = None
-
-    @property
-    def sessions(self) -> list[str]:
-        return list(self._sessions)
 
     # -- what is heard ---------------------------------------------------------------
 
-    def focus(self, session_id: str | None) -> None:
+    def set_heard(self, session_ids: Iterable[str]) -> None:
+        """Play exactly these sessions (empty: silence; several: their sum), with fades."""
+        heard = frozenset(session_ids)
         with self._lock:
-            self._focused = session_id
+            self._heard = heard
 
     @property
-    def focused(self) -> str | None:
-        return self._focused
-
-    def set_listening(self, listening: bool) -> None:
-        with self._lock:
-            self._listening = listening
-
-    @property
-    def listening(self) -> bool:
-        return self._listening
-
-    @property
-    def heard(self) -> str | None:
-        return self._focused if self._listening else None
-
-    def set_mix(self, mix: bool) -> None:
-        """Mix mode: every session with a volume above 0 plays while listening."""
-        with self._lock:
-            self._mix = mix
-
-    @property
-    def mix(self) -> bool:
-        return self._mix
-
-    def set_volume(self, session_id: str, volume: float) -> None:
-        with self._lock:
-            if session_id in self._sessions:
-                self._sessions[session_id].volume = max(0.0, min(volume, 1.0))
-
-    def audible(self) -> list[str]:
-        with self._lock:
-            return [sid for sid, s in self._sessions.items() if self._target(sid, s) > 0]
+    def heard(self) -> frozenset[str]:
+        """The ids whose audio plays, as last given to ``set_heard``."""
+        return self._heard
 
     # -- status ------------------------------------------------------------------------
 
@@ -188,20 +145,13 @@ class AudioRouter:
 
     # -- internals ---------------------------------------------------------------------
 
-    def _target(self, session_id: str, session: _Session) -> float:
-        if not self._listening:
-            return 0.0
-        if self._mix:
-            return session.volume
-        return 1.0 if session_id == self._focused else 0.0
-
-    def _write(self, session_id: str, frame: Any) -> None:
+    def _write(self, session_id: str, frame: Frame) -> None:
         samples = _as_samples(frame)
         with self._lock:
             session = self._sessions.get(session_id)
             if session is None:
                 return
-            if self._target(session_id, session) > 0:
+            if session_id in self._heard:
                 session.buffer.push(samples)
                 return
             # Muted (or fading out): keep only the newest few ms, so a switch back here
@@ -219,17 +169,20 @@ class AudioRouter:
                 # Cut without a click: the next few ms, faded to zero, then the new audio.
                 fade = session.buffer.peek_take(ms_to_samples(FADE_MS)).astype(np.float32)
                 ramp = session.gain * (1.0 - np.arange(1, fade.size + 1) * self._fade_step)
-                session.tail = fade * np.clip(ramp, 0.0, 1.0)
+                session.tail = fade * np.clip(ramp, 0.0, 1.0).astype(np.float32)
                 session.gain = 0.0
             session.buffer.clear()
 
-    def _ramp(self, start: float, target: float, n: int) -> np.ndarray:
+    def _ramp(self, start: float, target: float, n: int) -> Signal:
         if start == target:
             return np.full(n, start, dtype=np.float32)
-        steps = np.arange(1, n + 1, dtype=np.float32) * self._fade_step
+        steps = np.arange(1, n + 1, dtype=np.float32) * np.float32(self._fade_step)
+        ramp: Signal
         if target > start:
-            return np.minimum(start + steps, target).astype(np.float32)
-        return np.maximum(start - steps, target).astype(np.float32)
+            ramp = np.minimum(start + steps, np.float32(target))
+        else:
+            ramp = np.maximum(start - steps, np.float32(target))
+        return ramp
 
     def render(self, n: int) -> bytes:
         """n samples for the device: called on the audio thread every period."""
@@ -240,7 +193,7 @@ class AudioRouter:
                     take = min(n, session.tail.size)
                     out[:take] += session.tail[:take]
                     session.tail = session.tail[take:]
-                target = self._target(session_id, session)
+                target = 1.0 if session_id in self._heard else 0.0
                 if target == 0 and session.gain == 0:
                     continue
                 was_playing = session.buffer.playing

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from tui.monitor.model import Change, ConversationInfo, Dashboard, MonitoredCall
@@ -31,8 +31,7 @@ class AudioOutputLike(Protocol):
 
 class RouterLike(Protocol):
     def output_for(self, session_id: str) -> Any: ...
-    def focus(self, session_id: str | None) -> None: ...
-    def set_listening(self, listening: bool) -> None: ...
+    def set_heard(self, session_ids: Iterable[str]) -> None: ...
     def remove(self, session_id: str) -> None: ...
 
 
@@ -144,13 +143,9 @@ class CallController:
         self._level_task = asyncio.get_running_loop().create_task(self._poll_level())
 
     def _open_session(self, grant: Any) -> SessionLike:
-        """A session for ``grant`` that plays into the router, which can read its level."""
+        """A session for ``grant`` that plays into the router."""
         output = self.router.output_for(self.conversation_id) if self.router else None
-        session = self.session_factory(grant.url, grant.token, output=output)
-        set_level_source = getattr(self.router, "set_level_source", None)
-        if set_level_source is not None:
-            set_level_source(self.conversation_id, lambda: session.level)
-        return session
+        return self.session_factory(grant.url, grant.token, output=output)
 
     def _wire(self, session: SessionLike) -> None:
         call = self.call
@@ -276,8 +271,7 @@ class Monitor:
     def _sync_router(self) -> None:
         if self.router is None:
             return
-        self.router.focus(self.dashboard.focused_id)
-        self.router.set_listening(self.dashboard.heard_id is not None)
+        self.router.set_heard([] if self.dashboard.heard_id is None else [self.dashboard.heard_id])
 
     async def aclose(self, grace: float = END_TIMEOUT) -> None:
         """End every session at once; returns within about ``grace`` seconds."""
@@ -285,7 +279,7 @@ class Monitor:
             self._unsubscribe()
             self._unsubscribe = None
         if self.router is not None:
-            self.router.set_listening(False)
+            self.router.set_heard([])
         controllers = list(self.controllers.values())
         self.controllers.clear()
         loop = asyncio.get_running_loop()
