@@ -23,7 +23,7 @@ from tui.anyreach.errors import (
     error_for_status,
 )
 from tui.anyreach.models import ACTIVE_STATUSES, Conversation, ConversationStatus, ListenerGrant
-from tui.anyreach.retry import RetryPolicy, is_retryable_status, parse_retry_after
+from tui.anyreach.retry import RetryPolicy, is_retryable_status, parse_retry_after, retry_delay
 
 log = logging.getLogger(__name__)
 
@@ -166,6 +166,7 @@ class AnyreachClient:
         loop = asyncio.get_running_loop()
         started = loop.time()
         deadline = started + self.retry.budget
+        backoff = self.retry.backoff()
         attempt = 0
         while True:
             attempt += 1
@@ -203,7 +204,7 @@ class AnyreachClient:
             elapsed = loop.time() - started
             if attempt > self.retry.max_retries:
                 raise self._unavailable(action, failure, attempt, elapsed, status, detail)
-            delay = self.retry.delay(attempt, retry_after)
+            delay = retry_delay(backoff, retry_after)
             if loop.time() + delay >= deadline:
                 why = failure
                 if retry_after is not None:

@@ -3,21 +3,50 @@
 Every error carries the HTTP ``status`` (``None`` when no response was
 received) and the server's ``detail``; its message says what a person should
 do next.  No message ever contains the API key: the client never passes it in.
+
+This is also the ONE classification of API failures: each error says what it
+means for whoever asked (``kind``), whether asking again can help
+(``retryable``), whether it means the call is over (``call_over``), and a
+short text for a pane or a banner (``short``).  Callers decide on those,
+never on class names.
 """
 
 from __future__ import annotations
 
+from enum import Enum
+
 READ_TOKEN_SCOPES = ("conversations:read_sensitive", "conversations:manage")
+
+
+class ErrorKind(Enum):
+    KEY_REJECTED = "key_rejected"  # 401: no request with this key can succeed
+    NO_SCOPE = "no_scope"  # 403: the key works but may not do this
+    NOT_FOUND = "not_found"  # 404: unknown, or active with no room yet
+    NOT_ACTIVE = "not_active"  # 409: the call is over (or never began)
+    UNAVAILABLE = "unavailable"  # network, 5xx, 429, timeouts, after the client's retries
+    UNEXPECTED = "unexpected"  # any other answer: an API change or a bug
 
 
 class AnyreachError(Exception):
     """Base class: any failure talking to the Anyreach API."""
+
+    kind = ErrorKind.UNEXPECTED
+    # Asking again later may succeed (a 404 only while the call is known to be active).
+    retryable = False
+    short = "Unexpected answer from the Anyreach API"
 
     def __init__(self, message: str, *, status: int | None = None, detail: str | None = None):
         super().__init__(message)
         self.message = message
         self.status = status
         self.detail = detail
+        if status is not None and self.kind is ErrorKind.UNEXPECTED:
+            self.short = f"Unexpected answer from the Anyreach API ({status})"
+
+    @property
+    def call_over(self) -> bool:
+        """The API says there is nothing (more) to hear: the conversation is not active."""
+        return self.kind is ErrorKind.NOT_ACTIVE
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(status={self.status!r}, detail={self.detail!r})"
@@ -26,12 +55,17 @@ class AnyreachError(Exception):
 class Unauthorized(AnyreachError):
     """401: the credential is missing, wrong, revoked, or a ``pat_`` lacks its organization."""
 
+    kind = ErrorKind.KEY_REJECTED
+    short = "API key rejected (401)"
+
 
 class MissingOrganization(Unauthorized):
     """A ``pat_`` personal access token was given without an organization id.
 
     Raised before any request is made: the API would answer 401 anyway.
     """
+
+    short = "A pat_ key needs an organization id (401)"
 
     def __init__(self) -> None:
         super().__init__(
@@ -46,17 +80,31 @@ class MissingOrganization(Unauthorized):
 class Forbidden(AnyreachError):
     """403: the credential is valid but its scopes do not allow the action."""
 
+    kind = ErrorKind.NO_SCOPE
+    short = "Key lacks scope conversations:read_sensitive or :manage (403)"
+
 
 class ConversationNotFound(AnyreachError):
     """404: no such conversation, or it is active but its LiveKit room does not exist yet."""
+
+    kind = ErrorKind.NOT_FOUND
+    retryable = True  # only while the conversation is known (or assumed) to be active
+    short = "Conversation not found (404)"
 
 
 class ConversationNotActive(AnyreachError):
     """409: the conversation is not triggered, ringing or in progress (it ended or never began)."""
 
+    kind = ErrorKind.NOT_ACTIVE
+    short = "Call is over (409)"
+
 
 class ApiUnavailable(AnyreachError):
     """The API could not be reached or kept failing (5xx, 429, timeouts) after retries."""
+
+    kind = ErrorKind.UNAVAILABLE
+    retryable = True
+    short = "Anyreach API unavailable, retrying…"
 
     def __init__(
         self,

@@ -1,17 +1,19 @@
 """When and how long to wait before retrying a failed request.
 
 Transient failures (429, 5xx, connection errors, timeouts) are retried with
-exponential backoff and full jitter, so many dashboards restarting together do
-not hammer the API in lock-step.  A server's ``Retry-After`` is honoured as a
-minimum.  The whole call, waits included, stays within ``budget`` seconds.
+the project's one backoff (``tui.core.backoff``: exponential, equal jitter),
+so many dashboards restarting together do not hammer the API in lock-step.
+A server's ``Retry-After`` is honoured as a minimum.  The whole call, waits
+included, stays within ``budget`` seconds.
 """
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+
+from tui.core.backoff import Backoff
 
 RETRYABLE_STATUSES = frozenset({408, 425, 429, 500, 502, 503, 504})
 
@@ -23,17 +25,15 @@ class RetryPolicy:
     max_delay: float = 8.0
     budget: float = 30.0  # seconds for one call, every attempt and wait included
 
-    def backoff(self, retry_number: int, rng: random.Random | None = None) -> float:
-        """Delay before retry ``retry_number`` (1-based): jittered exponential backoff."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** (retry_number - 1))
-        # "Equal jitter": at least half the step, so a retry never fires instantly.
-        return ceiling / 2 + (rng or random).uniform(0, ceiling / 2)
+    def backoff(self) -> Backoff:
+        """The delays of one call's retries (a new series per call)."""
+        return Backoff(initial=self.base_delay, maximum=self.max_delay)
 
-    def delay(
-        self, retry_number: int, retry_after: float | None, rng: random.Random | None = None
-    ) -> float:
-        backoff = self.backoff(retry_number, rng)
-        return max(backoff, retry_after) if retry_after is not None else backoff
+
+def retry_delay(backoff: Backoff, retry_after: float | None) -> float:
+    """The next delay of ``backoff``, but never shorter than the server's ``Retry-After``."""
+    delay = backoff.next_delay()
+    return max(delay, retry_after) if retry_after is not None else delay
 
 
 def is_retryable_status(status: int) -> bool:

@@ -1,0 +1,1 @@
+"""Bottom utilities every layer may use: paths, logging set-up, backoff (no tui imports)."""
