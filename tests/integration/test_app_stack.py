@@ -20,7 +20,10 @@ from tui.demo.calls import CallOptions
 from tui.monitor.controller import Monitor
 from tui.monitor.model import Dashboard
 
-pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning"),
+]
 
 A_HZ, B_HZ = 440.0, 1000.0
 CLEAN = 0.6

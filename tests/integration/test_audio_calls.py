@@ -19,6 +19,8 @@ from tui.audio import AudioRouter, PyAudioDevice, open_output_device
 from tui.demo.calls import CallOptions
 from tui.demo.livekit_server import LiveKitServer
 
+pytestmark = pytest.mark.slow
+
 TONES = {"call-a": 440.0, "call-b": 1000.0}
 SETTLE = ms(500)
 # Bots, sessions and the audio callback share one process and two busy cores (load 7

@@ -14,6 +14,8 @@ from tests.audio_analysis import band_db, ms, onset, windows
 from tests.fixtures.audio import PulseServer, ToneFeeder, poll_until, wait_until_playing
 from tui.audio import AudioRouter, PyAudioDevice, open_output_device
 
+pytestmark = pytest.mark.slow
+
 A_HZ = 440.0
 
 

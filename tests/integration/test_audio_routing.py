@@ -17,6 +17,8 @@ from tests.audio_analysis import PRESENT_DB, assert_only, assert_silent, band_db
 from tests.fixtures.audio import PulseServer, ToneFeeder, wait_until_playing
 from tui.audio import AudioRouter, PyAudioDevice, open_output_device
 
+pytestmark = pytest.mark.slow
+
 A_HZ, B_HZ = 440.0, 1000.0
 SETTLE = ms(500)  # "from 500 ms later on"
 # The feeders write in real time from the test's own loop; on a busy machine one can

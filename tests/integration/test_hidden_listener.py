@@ -15,6 +15,8 @@ from tui.demo.calls import CallOptions
 from tui.demo.livekit_server import LiveKitServer
 from tui.demo.tts import SAMPLE_RATE, tone
 
+pytestmark = pytest.mark.slow
+
 LISTENER = "hidden-listener"
 
 

@@ -24,7 +24,7 @@ from tui.listen import AgentDisconnected, Transcript
 # Short tone-mode calls: timing of the words is scaled down, the protocol is not.
 SHORT = {"mode": "tone", "time_scale": 0.25, "max_lines": 4}
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
 
 def expected_finals(call: SimulatedCall, channel: str = "stream") -> list[Transcript]:

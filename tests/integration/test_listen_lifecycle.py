@@ -40,6 +40,7 @@ def ffi_subscribers() -> int:
     return len(FfiClient.instance.queue._subscribers)
 
 
+@pytest.mark.slow
 async def test_two_concurrent_connects_are_one_operation(
     livekit_server: LiveKitServer, listen_session: MakeSession, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -61,6 +62,7 @@ async def test_two_concurrent_connects_are_one_operation(
     assert rec.states == ["connecting", "connected"]
 
 
+@pytest.mark.slow
 async def test_server_that_never_answers_rejects_connect_near_the_timeout(
     silent_server: str, listen_session: MakeSession
 ) -> None:
@@ -109,12 +111,12 @@ def token_signed(key: str, secret: str, room: str, ttl: timedelta) -> str:
 @pytest.mark.parametrize(
     ("case", "expected"),
     [
-        ("malformed-url", "malformed"),
-        ("not-websocket-url", "must start with wss://"),
-        ("expired-token", "expired"),
-        ("other-key", "signed with a different key"),
+        pytest.param("malformed-url", "malformed", marks=pytest.mark.slow),
+        pytest.param("not-websocket-url", "must start with wss://", marks=pytest.mark.slow),
+        pytest.param("expired-token", "expired", marks=pytest.mark.slow),
+        pytest.param("other-key", "signed with a different key", marks=pytest.mark.slow),
         ("server-down", "connection refused"),
-        ("garbage-token", "rejected the listener token"),
+        pytest.param("garbage-token", "rejected the listener token", marks=pytest.mark.slow),
     ],
 )
 async def test_bad_input_gives_a_readable_error_and_a_rejected_connect(
@@ -171,6 +173,7 @@ async def test_end_returns_within_its_bound_while_the_server_is_frozen(
         await session.connect()
 
 
+@pytest.mark.slow
 async def test_end_while_connecting_rejects_connect_without_an_error_event(
     silent_server: str, listen_session: MakeSession
 ) -> None:
@@ -186,6 +189,7 @@ async def test_end_while_connecting_rejects_connect_without_an_error_event(
     await asyncio.wait_for(session.closed, 40)
 
 
+@pytest.mark.slow
 async def test_nothing_leaks_once_teardown_has_finished(
     livekit_server: LiveKitServer, simulated_call, listen_session: MakeSession
 ) -> None:
@@ -218,6 +222,7 @@ async def test_nothing_leaks_once_teardown_has_finished(
     assert slow_seen  # async handlers ran, and were finished before closed resolved
 
 
+@pytest.mark.slow
 async def test_stream_cut_off_mid_segment_yields_one_final_with_the_partial_text(
     livekit_server: LiveKitServer, listen_session: MakeSession
 ) -> None:

@@ -22,6 +22,8 @@ from tui.demo.calls import CallOptions
 from tui.demo.livekit_server import LiveKitServer
 from tui.listen import Transcript
 
+pytestmark = pytest.mark.slow
+
 CALLS = 8
 TONES = [400.0 + 110.0 * n for n in range(CALLS)]  # 400..1170 Hz, far apart in an FFT
 

@@ -9,6 +9,8 @@ import pytest
 from tests.fixtures.listen import MakeSession, listener_token
 from tui.demo.livekit_server import LiveKitServer
 
+pytestmark = pytest.mark.slow
+
 
 @pytest.mark.timeout(90)
 async def test_server_restart_shows_connecting_then_connected(

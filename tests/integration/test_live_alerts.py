@@ -15,7 +15,10 @@ from tui.demo.scenarios import load_scenario
 from tui.monitor.alerts import AlertMatcher
 from tui.monitor.model import Dashboard
 
-pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning"),
+]
 
 KEYWORD = "third time"  # said once, early, in the escalation scenario
 

@@ -8,7 +8,10 @@ from tests.fixtures.anyreach import StackFactory
 from tests.fixtures.live import LiveFactory, until
 from tui.demo.calls import CallOptions
 
-pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning"),
+]
 
 SHORT_CALL = CallOptions(mode="tone", max_lines=6, time_scale=0.3)
 LONG_CALL = CallOptions(mode="tone", loop=True, time_scale=0.3)

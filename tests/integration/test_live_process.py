@@ -21,7 +21,10 @@ from tui.demo.calls import CallOptions
 from tui.demo.stack import DemoStack, StackCall
 from tui.monitor.store import read_transcript, transcript_file_name
 
-pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning"),
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 ENDLESS = CallOptions(mode="tone", loop=True, time_scale=0.3)

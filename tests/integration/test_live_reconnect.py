@@ -17,7 +17,10 @@ from tests.fixtures.live import LiveFactory, controller, saved_ids, until
 from tui.demo.calls import CallOptions
 from tui.monitor.model import MonitoredCall
 
-pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning"),
+]
 
 ENDLESS = CallOptions(mode="tone", loop=True, time_scale=0.3)
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 SHOTS = {"zoomed-call": 1, "four-calls": 3, "wallboard-9": 8, "help": 0}
 

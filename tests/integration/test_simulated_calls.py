@@ -148,6 +148,7 @@ def test_speech_differs_per_role() -> None:
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.slow
 async def test_tone_call_audio_and_transcripts_reach_a_plain_subscriber(
     livekit_server: LiveKitServer, simulated_call, call_observer
 ) -> None:
@@ -180,6 +181,7 @@ async def test_tone_call_audio_and_transcripts_reach_a_plain_subscriber(
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.slow
 async def test_speech_call_carries_speech_like_audio_for_both_roles(
     livekit_server: LiveKitServer, simulated_call, call_observer
 ) -> None:
@@ -205,6 +207,7 @@ async def test_speech_call_carries_speech_like_audio_for_both_roles(
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.slow
 async def test_legacy_transcription_uses_ids_of_its_own(
     livekit_server: LiveKitServer, simulated_call, call_observer
 ) -> None:
@@ -232,6 +235,7 @@ async def test_legacy_transcription_uses_ids_of_its_own(
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.slow
 async def test_old_agent_sends_legacy_packets_only(
     livekit_server: LiveKitServer, simulated_call, call_observer
 ) -> None:
@@ -247,6 +251,7 @@ async def test_old_agent_sends_legacy_packets_only(
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.slow
 async def test_agent_leaving_early_leaves_the_caller_alone(
     livekit_server: LiveKitServer, simulated_call, call_observer
 ) -> None:
@@ -265,6 +270,7 @@ async def test_agent_leaving_early_leaves_the_caller_alone(
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.slow
 async def test_bots_rejoin_and_carry_on_after_the_server_restarts(
     livekit_server: LiveKitServer, simulated_call
 ) -> None:
@@ -295,6 +301,7 @@ async def test_bots_rejoin_and_carry_on_after_the_server_restarts(
 
 
 @pytest.mark.timeout(90)
+@pytest.mark.slow
 async def test_bot_process_runs_calls_in_another_process(
     livekit_server: LiveKitServer, call_observer
 ) -> None:

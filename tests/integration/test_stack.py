@@ -52,6 +52,7 @@ def goertzel_power(samples: np.ndarray, frequency: float, rate: int = 48_000) ->
 
 
 @pytest.mark.timeout(90, method="thread")
+@pytest.mark.slow
 async def test_a_call_drives_its_conversation_through_the_telephone_lifecycle(
     demo_stack: StackFactory,
 ) -> None:
@@ -85,6 +86,7 @@ async def test_a_call_drives_its_conversation_through_the_telephone_lifecycle(
 
 
 @pytest.mark.timeout(90, method="thread")
+@pytest.mark.slow
 async def test_a_web_call_goes_from_token_created_to_in_progress(
     demo_stack: StackFactory,
 ) -> None:
@@ -97,6 +99,7 @@ async def test_a_web_call_goes_from_token_created_to_in_progress(
 
 
 @pytest.mark.timeout(90, method="thread")
+@pytest.mark.slow
 async def test_the_agent_leaving_early_ends_the_conversation(demo_stack: StackFactory) -> None:
     stack = await demo_stack(call_options=TONE)
     entry = stack.start_call("agent_leaves_early", options=TONE)
@@ -106,6 +109,7 @@ async def test_the_agent_leaving_early_ends_the_conversation(demo_stack: StackFa
 
 
 @pytest.mark.timeout(120, method="thread")
+@pytest.mark.slow
 async def test_a_listener_with_the_minted_token_hears_the_call_and_cannot_publish(
     demo_stack: StackFactory,
 ) -> None:
@@ -198,6 +202,7 @@ def _token(stack: DemoStack, identity: str, room_name: str) -> str:
 
 
 @pytest.mark.timeout(180, method="thread")
+@pytest.mark.slow
 async def test_a_server_drop_is_not_a_leave(demo_stack: StackFactory) -> None:
     stack = await demo_stack()
     entry = stack.start_call("support", options=CallOptions(mode="tone", loop=True))
@@ -225,6 +230,7 @@ async def test_a_server_drop_is_not_a_leave(demo_stack: StackFactory) -> None:
 
 
 @pytest.mark.timeout(120, method="thread")
+@pytest.mark.slow
 async def test_calls_keep_coming_and_going(demo_stack: StackFactory) -> None:
     stack = await demo_stack(
         calls=2,
@@ -267,6 +273,7 @@ def _alive(pid: int) -> bool:
 
 
 @pytest.mark.timeout(120, method="thread")
+@pytest.mark.slow
 def test_simulate_prints_api_url_and_key_first_and_stops_everything_on_sigint() -> None:
     proc = subprocess.Popen(
         [sys.executable, "-m", "tui.cli", "simulate", "--calls", "1", "--tone"],

@@ -70,6 +70,7 @@ def check_line_shape(record: dict, conversation_id: str) -> None:
 
 
 @pytest.mark.timeout(150)
+@pytest.mark.slow
 async def test_full_call_produces_the_documented_lines_ending_with_ended(
     config_home: ConfigHome, livekit_server: LiveKitServer
 ) -> None:
@@ -201,6 +202,7 @@ def test_missing_api_key_is_a_configuration_error(config_home: ConfigHome) -> No
 
 
 @pytest.mark.timeout(150)
+@pytest.mark.slow
 async def test_all_follows_every_active_call_and_new_ones_until_sigterm(
     config_home: ConfigHome, livekit_server: LiveKitServer
 ) -> None:
@@ -296,6 +298,7 @@ async def test_sigterm_ends_the_session_and_exits_130(
 
 
 @pytest.mark.timeout(180)
+@pytest.mark.slow
 async def test_server_crash_mid_call_rejoins_without_repeating_a_segment(
     config_home: ConfigHome, livekit_server: LiveKitServer
 ) -> None:

@@ -31,7 +31,7 @@ ANYREACH_TUI = Path(sys.executable).with_name("anyreach-tui")
 WIDTH, HEIGHT = 160, 45
 FOCUS_CORNER = "┏"  # the focused pane's heavy border: visible without colour too
 
-pytestmark = pytest.mark.timeout(300)
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
 
 class Tmux:
