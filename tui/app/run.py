@@ -25,11 +25,10 @@ from tui.config import (
     EXIT_BAD_CONFIG,
     Settings,
     add_config_arguments,
-    default_log_file,
-    default_transcripts_dir,
     settings_or_report,
 )
-from tui.monitor.live_monitor import LiveMonitor
+from tui.core import paths
+from tui.monitor.monitor import Monitor
 from tui.monitor.model import Dashboard
 
 log = logging.getLogger(__name__)
@@ -49,7 +48,7 @@ class LiveDashboardApp(DashboardApp):
     def __init__(
         self,
         dashboard: Dashboard,
-        monitor: LiveMonitor,
+        monitor: Monitor,
         *,
         keymap: dict[str, str] | None = None,
         bell_enabled: bool = True,
@@ -110,8 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
             "(anyreach-tui COMMAND --help)"
         ),
         epilog=(
-            f"log file: {default_log_file()} (log.file)\n"
-            f"transcripts: {default_transcripts_dir()} (transcripts.dir)\n"
+            f"log file: {paths.log_file()} (log.file)\n"
+            f"transcripts: {paths.transcripts_dir()} (transcripts.dir)\n"
             "API key: api_key in the config file (chmod 600) or ANYREACH_API_KEY;\n"
             "there is no flag for it, so it never shows in the process list."
         ),
@@ -194,7 +193,7 @@ def build_app(settings: Settings, pinned: Sequence[str]) -> tuple[LiveDashboardA
     no_audio = settings.audio.no_audio or settings.ui.wallboard
     router = AudioRouter(open_output_device(settings.audio.device, no_audio=no_audio))
     transcripts = settings.transcripts
-    monitor = LiveMonitor(
+    monitor = Monitor(
         dashboard,
         client,
         router,
@@ -258,7 +257,7 @@ def _main(argv: list[str], stderr: TextIO) -> int:
         )
         return EXIT_BAD_CONFIG
     # Before the audio device opens: PortAudio and LiveKit log from the first moment.
-    from tui.audio.logfile import configure_logging
+    from tui.core.logs import configure_logging
 
     log_file = configure_logging(getattr(logging, settings.log.level), settings.log.file)
     log.info("anyreach-tui starting; log file %s", log_file)
@@ -288,7 +287,7 @@ def _terminal_alive() -> bool:
 
 def log_exit(app: LiveDashboardApp) -> None:
     monitor = app.monitor
-    still_open = monitor.still_open if isinstance(monitor, LiveMonitor) else []
+    still_open = monitor.still_open if isinstance(monitor, Monitor) else []
     log.info("exiting (signal %s); sessions not ended: %d", app.exit_signal, len(still_open))
 
 

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from tui.audio.device import list_output_devices
-from tui.audio.logfile import configure_logging
+from tui.core.logs import configure_logging
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TextIO
 
-from tui.audio.logfile import configured_log_file
+from tui.core.logs import configured_log_file
 
 log = logging.getLogger("tui.audio.native")
 

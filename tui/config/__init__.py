@@ -9,12 +9,7 @@ from tui.config.loader import (
     settings_from_args,
     settings_or_report,
 )
-from tui.config.settings import (
-    Settings,
-    default_config_path,
-    default_log_file,
-    default_transcripts_dir,
-)
+from tui.config.settings import Settings
 
 __all__ = [
     "EXIT_BAD_CONFIG",
@@ -23,9 +18,6 @@ __all__ = [
     "Settings",
     "add_config_arguments",
     "cli_overrides_from_args",
-    "default_config_path",
-    "default_log_file",
-    "default_transcripts_dir",
     "load_settings",
     "settings_from_args",
     "settings_or_report",

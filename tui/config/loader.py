@@ -29,8 +29,8 @@ from tui.config.settings import (
     PAT_WITHOUT_ORG,
     Settings,
     _file_values,
-    default_config_path,
 )
+from tui.core import paths
 
 EXIT_BAD_CONFIG = 2
 SECRET_KEYS = frozenset({("api_key",)})
@@ -81,7 +81,7 @@ def add_config_arguments(
         type=Path,
         default=None,
         metavar="PATH",
-        help=f"config file (default: {default_config_path()})",
+        help=f"config file (default: {paths.config_file()})",
     )
     for flag in CONFIG_FLAGS:
         if flags is not None and flag.flag not in flags:
@@ -142,7 +142,7 @@ def load_settings(
     explicit one is an error.  Raises ``ConfigError``.
     """
     explicit = config_path is not None
-    path = Path(config_path).expanduser() if config_path is not None else default_config_path()
+    path = Path(config_path).expanduser() if config_path is not None else paths.config_file()
     text, file_data = _read_config_file(path, explicit=explicit)
     overrides = _nested(cli_overrides or {})
     token = _file_values.set(file_data)

@@ -9,7 +9,6 @@ messages that name the key and where it came from.
 from __future__ import annotations
 
 import json
-import os
 import re
 from contextvars import ContextVar
 from pathlib import Path
@@ -35,31 +34,13 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from tui.core import paths
 from tui.monitor.alerts import DEFAULT_KEYWORDS, AlertPatternError, compile_keyword
 
-APP_DIR_NAME = "anyreach-tui"
 DEFAULT_API_URL = "https://api.anyreach.ai"
 ENV_PREFIX = "ANYREACH_"
 ENV_NESTED_DELIMITER = "__"
 PAT_WITHOUT_ORG = "pat_without_org"  # error type the loader attributes to api_key
-
-
-def _xdg_dir(variable: str, fallback: str) -> Path:
-    # The XDG spec says a relative value is invalid and must be ignored.
-    value = os.environ.get(variable, "")
-    return Path(value) if value and os.path.isabs(value) else Path.home() / fallback
-
-
-def default_config_path() -> Path:
-    return _xdg_dir("XDG_CONFIG_HOME", ".config") / APP_DIR_NAME / "config.toml"
-
-
-def default_transcripts_dir() -> Path:
-    return _xdg_dir("XDG_DATA_HOME", ".local/share") / APP_DIR_NAME / "transcripts"
-
-
-def default_log_file() -> Path:
-    return _xdg_dir("XDG_STATE_HOME", ".local/state") / APP_DIR_NAME / "anyreach-tui.log"
 
 
 def _split_list(value: Any) -> Any:
@@ -104,7 +85,7 @@ class DiscoverySettings(_Section):
 
 class TranscriptSettings(_Section):
     enabled: bool = True
-    dir: Path = Field(default_factory=default_transcripts_dir)
+    dir: Path = Field(default_factory=paths.transcripts_dir)
     # os.write already puts each line in the kernel at once, so kill -9 of the
     # app loses nothing; fsync additionally survives a power cut but may stall
     # the UI for milliseconds per line on slow disks.
@@ -144,7 +125,7 @@ class UiSettings(_Section):
 
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    file: Path = Field(default_factory=default_log_file)
+    file: Path = Field(default_factory=paths.log_file)
 
     @field_validator("level", mode="before")
     @classmethod

@@ -126,9 +126,9 @@ class StackProcess:
 
 
 def _log_path() -> Path:
-    from tui.audio.logfile import log_path
+    from tui.core.paths import demo_stack_log
 
-    path = log_path().with_name("demo-stack.log")
+    path = demo_stack_log()
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 

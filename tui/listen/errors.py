@@ -9,12 +9,11 @@ rewritten into plain sentences, and a logging filter redacts tokens from the
 from __future__ import annotations
 
 import logging
-import re
 from urllib.parse import urlsplit
 
-_JWT = re.compile(r"eyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
-_TOKEN_PARAM = re.compile(r"(access_token=)[^&\s\"']+", re.IGNORECASE)
-REDACTED = "[redacted]"
+# One definition, shared with the log file's handler (re-exported for listen's users).
+from tui.core.redact import REDACTED as REDACTED
+from tui.core.redact import redact_secrets as redact_secrets
 
 
 class SessionError(Exception):
@@ -30,10 +29,6 @@ class SessionError(Exception):
 
 class SessionClosedError(SessionError):
     """The session is single-use and can no longer connect."""
-
-
-def redact_secrets(text: str) -> str:
-    return _TOKEN_PARAM.sub(r"\1" + REDACTED, _JWT.sub(REDACTED, text))
 
 
 def describe_server(url: str) -> str:
