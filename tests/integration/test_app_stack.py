@@ -17,7 +17,7 @@ from tui.anyreach import AnyreachClient
 from tui.app.app import DashboardApp
 from tui.audio import AudioRouter, PyAudioDevice, open_output_device
 from tui.demo.calls import CallOptions
-from tui.monitor.controller import Monitor
+from tui.monitor.monitor import Monitor
 from tui.monitor.model import Dashboard
 
 pytestmark = [
@@ -52,7 +52,7 @@ async def test_panes_show_live_and_transcripts_and_q_ends_every_session(
     client = AnyreachClient(stack.api_url, stack.api_key)
     dashboard = Dashboard()
     router = AudioRouter(open_output_device(None, no_audio=True))
-    monitor = Monitor(dashboard, client, router)
+    monitor = Monitor(dashboard, client, router, discovery=False)
     # Open panes once the calls are in progress (waiting for a room is the live-data work).
     await until(lambda: all(e.status == "in_progress" for e in entries), 30, "calls in progress")
     for entry in entries:
@@ -75,7 +75,7 @@ async def test_panes_show_live_and_transcripts_and_q_ends_every_session(
                 )
 
             await until(some_sent_text_on_screen, 40, "each call's transcript on screen")
-            sessions = [c.session for c in monitor.controllers.values()]
+            sessions = [f.session for f in monitor.followers.values()]
             assert len(sessions) == 2 and all(s is not None for s in sessions)
             await pilot.press("q")
             await until(lambda: not app.is_running, 10, "the app exits after q")
@@ -103,7 +103,7 @@ async def test_with_listening_on_moving_focus_moves_what_is_heard(
     assert isinstance(device, PyAudioDevice), device.notice
     router = AudioRouter(device)
     dashboard = Dashboard()
-    monitor = Monitor(dashboard, client, router)
+    monitor = Monitor(dashboard, client, router, discovery=False)
     # Open panes once the calls are in progress (waiting for a room is the live-data work).
     await until(lambda: all(e.status == "in_progress" for e in entries), 30, "calls in progress")
     for entry in entries:
@@ -117,22 +117,22 @@ async def test_with_listening_on_moving_focus_moves_what_is_heard(
                 lambda: all(c.is_live for c in dashboard.calls), 30, "both calls LIVE", dashboard
             )
             await until(
-                lambda: all(router.level(i).rms_dbfs > -30 for i in (a_id, b_id)),
+                lambda: all(dashboard.get(i).level.rms_dbfs > -30 for i in (a_id, b_id)),
                 20,
                 "both tones reach their sessions",
             )
-            assert router.heard is None  # focused automatically, but not listening
+            assert router.heard == frozenset()  # focused automatically, but not listening
             recorder = await asyncio.to_thread(pulse_server.record)
             await pilot.press("space")
-            assert router.heard == a_id
+            assert router.heard == {a_id}
             t_listen = time.monotonic()
             await asyncio.sleep(1.5)
             await pilot.press("right")
-            assert router.heard == b_id
+            assert router.heard == {b_id}
             t_focus_b = time.monotonic()
             await asyncio.sleep(1.5)
             await pilot.press("m")
-            assert router.heard is None
+            assert router.heard == frozenset()
             t_off = time.monotonic()
             samples = await asyncio.to_thread(recorder.stop)
             await pilot.press("q")

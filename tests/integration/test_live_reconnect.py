@@ -7,13 +7,14 @@ the JSONL file exactly once, before and after the crash.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.fixtures.anyreach import StackFactory
-from tests.fixtures.live import LiveFactory, controller, saved_ids, until
+from tests.fixtures.live import FAST_POLICY, LiveFactory, follower, saved_ids, until
 from tui.demo.calls import CallOptions
 from tui.monitor.model import MonitoredCall
 
@@ -71,7 +72,7 @@ async def test_server_killed_and_restarted_panes_are_live_again_and_files_comple
     print(
         f"\nreconnect after restart: {live_again_at - restarted_at:.2f} s "
         f"(outage {restarted_at - killed_at:.2f} s); mints per call: "
-        f"{[controller(monitor, c.conversation_id).mints for c in live_calls]}"
+        f"{[follower(monitor, c.conversation_id).mints for c in live_calls]}"
     )
 
     store = monitor.store
@@ -92,13 +93,13 @@ async def test_rejoin_after_the_token_expired_mints_a_fresh_token(
     entry = stack.start_call("support", channel="webrtc", options=ENDLESS)
     await stack.wait_in_progress(1)
     # LiveKit's own resume is given up on quickly, so the rejoin is ours.
-    monitor = live_monitor(stack, resume_stall_s=1.0)
+    monitor = live_monitor(stack, policy=dataclasses.replace(FAST_POLICY, resume_stall_s=1.0))
     dashboard = monitor.dashboard
     await until(lambda: entry.conversation_id in dashboard, 30, "a pane")
     call = dashboard.get(entry.conversation_id)
     assert call is not None
     await until(lambda: call.is_live, 30, "LIVE", dashboard)
-    live = controller(monitor, entry.conversation_id)
+    live = follower(monitor, entry.conversation_id)
     first_expiry = stack.emulator.minted[-1].expires_at
     assert live.mints == 1 and live.joins == 1
 

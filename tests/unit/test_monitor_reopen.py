@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 from types import SimpleNamespace
+from collections.abc import Iterable
 from typing import Any
 
-from tui.monitor.controller import Monitor
+from tui.monitor.monitor import Monitor
 from tui.monitor.model import Dashboard
 
 
@@ -25,8 +26,7 @@ class RecordingRouter:
     def remove(self, session_id: str) -> None:
         self.log.append(("remove", session_id))
 
-    def focus(self, session_id: str | None) -> None: ...
-    def set_listening(self, listening: bool) -> None: ...
+    def set_heard(self, session_ids: Iterable[str]) -> None: ...
 
 
 class SlowEndingSession:
@@ -57,7 +57,8 @@ async def test_reopened_call_keeps_its_output_while_the_old_one_stops() -> None:
         dashboard,
         Tokens(),
         router,
-        session_factory=lambda url, token, output=None: SlowEndingSession(),
+        discovery=False,
+        listen=lambda grant, output: SlowEndingSession(),
     )
     monitor.start()
     dashboard.add_call("c1")

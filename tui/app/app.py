@@ -1,7 +1,7 @@
 """The Textual dashboard: renders the `Dashboard` model and turns keys into intents.
 
 Every key changes the model (focus, listening, filter, zoom, wallboard, calls); the
-`Monitor` (tui.monitor.controller) reacts to the model with sessions and audio.  The
+`Monitor` (tui.monitor.monitor) reacts to the model with sessions and audio.  The
 screen observes the model and repaints: header-level changes and transcript bursts
 are collected and flushed at most ~20 times a second, and only for visible panes.
 """
@@ -25,7 +25,7 @@ from tui.app.widgets.call_pane import CallPane
 from tui.app.widgets.filter_input import FilterInput
 from tui.app.widgets.help_screen import HelpScreen
 from tui.app.widgets.status_bar import StatusBar, status_text
-from tui.monitor.controller import Monitor
+from tui.monitor.monitor import Monitor
 from tui.monitor.model import Change, Dashboard
 
 FLUSH_INTERVAL = 0.05  # at most ~20 repaints a second per pane

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from tui.anyreach import AnyreachError, Conversation, Unauthorized
+from tui.anyreach import AnyreachError, Conversation, ErrorKind
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class DiscoveryUpdate:
     gone: Sequence[str] = ()  # ids that are no longer active
     banner: str | None = None  # set while polls fail
     stopped: bool = False  # polling gave up (bad key)
+    error: AnyreachError | None = None  # why this poll failed, when the API said
 
 
 @dataclass
@@ -63,20 +64,17 @@ class DiscoveryPoller:
     async def poll_once(self) -> DiscoveryUpdate:
         try:
             active = await self.source.active_conversations()
-        except Unauthorized as exc:
-            self.polls += 1
-            self.failing = True
-            log.error("discovery stopped: %s", exc)
-            return DiscoveryUpdate(
-                self.polls, list(self._known.values()), banner=KEY_REJECTED_BANNER, stopped=True
-            )
         except AnyreachError as exc:
             self.polls += 1
             self.failing = True
+            known = list(self._known.values())
+            if exc.kind is ErrorKind.KEY_REJECTED:  # retrying a rejected key cannot help
+                log.error("discovery stopped: %s", exc)
+                return DiscoveryUpdate(
+                    self.polls, known, banner=KEY_REJECTED_BANNER, stopped=True, error=exc
+                )
             log.warning("discovery failed: %s", exc)
-            return DiscoveryUpdate(
-                self.polls, list(self._known.values()), banner=failing_banner(exc)
-            )
+            return DiscoveryUpdate(self.polls, known, banner=failing_banner(exc), error=exc)
         except Exception as exc:  # e.g. an undecodable body: keep polling, say so once
             self.polls += 1
             self.failing = True

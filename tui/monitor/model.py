@@ -2,8 +2,8 @@
 
 `Dashboard` holds the calls in display order plus what the supervisor chose (focus,
 listening, filter, zoom, wallboard).  Each `MonitoredCall` holds what is known about
-one conversation and its listen session.  Session events are applied by a controller
-(`tui.monitor.controller`) or, in tests, directly; every change is announced to
+one conversation and its listen session.  Session events are applied by the call's
+updater (`tui.monitor.apply`) or, in tests, directly; every change is announced to
 observers as a small `Change` so a UI can batch its repaints and repaint only what
 changed.  Nothing here does I/O, imports a UI library, or reads the wall clock except
 through the injectable `clock`.
@@ -19,10 +19,11 @@ from datetime import UTC, datetime, timedelta
 from enum import Enum
 from typing import Any, Literal
 
+from tui.listen import SessionState
+
 logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-SessionState = Literal["idle", "connecting", "connected", "disconnected"]
 ChangeKind = Literal[
     "calls",  # a call was added or removed
     "call",  # a call's header changed: info, state, badge, error
@@ -233,7 +234,7 @@ class MonitoredCall:
             return Badge("LIVE", BadgeKind.LIVE)
         if self.ever_connected:
             # A session that was connected and dropped or is connecting again: the
-            # controller rejoins while the call is active (the ends are set above).
+            # follower rejoins while the call is active (the ends are set above).
             return Badge("Reconnecting…", BadgeKind.RECONNECTING)
         return Badge("Connecting…", BadgeKind.CONNECTING)
 
@@ -307,11 +308,14 @@ class MonitoredCall:
             self.level = AudioLevelReading()
             self._notify(Change("call", self.conversation_id))
 
-    def flag_alert(self, segment_id: str) -> None:
-        """A keyword fired in a segment: highlight its line, flag the pane (once per line)."""
+    def flag_alert(self, segment_id: str) -> bool:
+        """A keyword fired in a segment: highlight its line, flag the pane (once per line).
+
+        Returns whether it flagged now (False: no such line, or flagged before).
+        """
         segment = self.transcript.get(segment_id)
         if segment is None or segment.alert:
-            return
+            return False
         segment.alert = True
         segment.revision += 1
         self.transcript.revision += 1
@@ -319,6 +323,7 @@ class MonitoredCall:
         self._notify(Change("transcript", self.conversation_id))
         self._notify(Change("call", self.conversation_id))
         self._notify(Change("alert", self.conversation_id))
+        return True
 
     def reset_for_reconnect(self) -> None:
         """A new session will be attached: clear the end/error, keep the transcript."""
