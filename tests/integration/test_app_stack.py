@@ -17,8 +17,8 @@ from tui.anyreach import AnyreachClient
 from tui.app.app import DashboardApp
 from tui.audio import AudioRouter, PyAudioDevice, open_output_device
 from tui.demo.calls import CallOptions
-from tui.monitor.monitor import Monitor
 from tui.monitor.model import Dashboard
+from tui.monitor.monitor import Monitor
 
 pytestmark = [
     pytest.mark.slow,

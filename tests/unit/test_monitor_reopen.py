@@ -7,12 +7,12 @@ the router (the real ones are exercised by the stack and live tests).
 from __future__ import annotations
 
 import asyncio
-from types import SimpleNamespace
 from collections.abc import Iterable
+from types import SimpleNamespace
 from typing import Any
 
-from tui.monitor.monitor import Monitor
 from tui.monitor.model import Dashboard
+from tui.monitor.monitor import Monitor
 
 
 class RecordingRouter:
