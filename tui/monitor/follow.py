@@ -224,6 +224,7 @@ class CallFollower:
         self._settled: set[str] = set()
         self._over = asyncio.Event()  # the call is over, or we stop: wakes every wait
         self._stopped = False
+        self._stop_done = asyncio.Event()  # stop() has ended the session (or given up on it)
         self._api_trouble = False
         self._trying_since: float | None = None  # first failure since the last working session
 
@@ -254,14 +255,15 @@ class CallFollower:
         self._stopped = True
         self._over.set()
         session = self.session
-        if session is None:
-            return
-        # Never cancel end() (it may be inside room.disconnect()): shield it and stop
-        # waiting after the grace instead.  end() also rejects an in-flight connect().
         try:
-            await asyncio.wait_for(asyncio.shield(session.end()), timeout=grace)
+            if session is not None:
+                # Never cancel end() (it may be inside room.disconnect()): shield it and
+                # stop waiting after the grace.  end() also rejects an in-flight connect().
+                await asyncio.wait_for(asyncio.shield(session.end()), timeout=grace)
         except TimeoutError:
             log.warning("%s: session did not end within %.1f s", self.conversation_id, grace)
+        finally:
+            self._stop_done.set()
 
     # -- the life of the call ---------------------------------------------------------
 
@@ -315,10 +317,11 @@ class CallFollower:
             try:
                 grant = await self._tokens.listener_token(self.conversation_id)
             except AnyreachError as error:
-                if error.call_over:
+                first_ask = self.mints == 0
+                if error.call_over and not (self.policy.fail_fast and first_ask):
                     self._over.set()
                     return None
-                if self.policy.fail_fast or not error.retryable:
+                if (self.policy.fail_fast and first_ask) or not error.retryable:
                     self._emit(ApiProblem(error, retrying=False))
                     raise _GiveUp(Ended("refused", error.message, error)) from None
                 if error.kind is ErrorKind.NOT_FOUND:
@@ -379,7 +382,11 @@ class CallFollower:
         await _first_of(attempt.lost, attempt.agent_left, self._over)
         if attempt.agent_left.is_set():
             self._over.set()
-        if not self._stopped:  # stop() ends the session itself, within its grace
+        if self._stopped:
+            # stop() ends the session itself, within its grace; its last state is
+            # reported before Ended.
+            await self._stop_done.wait()
+        else:
             await self._end_attempt(attempt)
         return True
 
