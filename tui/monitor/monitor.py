@@ -146,7 +146,7 @@ class Monitor:
             self.router.set_heard([])
         self._closing = list(self.followers.values())
         loop = asyncio.get_running_loop()
-        pending = {loop.create_task(f.stop(grace)) for f in self._closing}
+        pending = {loop.create_task(self._stop_follower(f, grace)) for f in self._closing}
         pending |= set(self._stopping.values())
         self.followers.clear()
         if pending:
@@ -291,9 +291,9 @@ class Monitor:
 
         task.add_done_callback(forget)
 
-    async def _stop_follower(self, follower: CallFollower) -> None:
-        await follower.stop()
+    async def _stop_follower(self, follower: CallFollower, grace: float = END_TIMEOUT_S) -> None:
         run = self._runs.get(follower.conversation_id)
+        await follower.stop(grace)
         if run is not None and follower.session is None:
             run.cancel()  # still waiting for a token: plain HTTP, safe to cancel
         if self.router is not None:
