@@ -23,9 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tui.app.run import build_app
+from tui.commands.dashboard import build_dashboard
+from tui.commands.demo import StackProcess
 from tui.config import load_settings
-from tui.demo.run_demo import StackProcess
 from tui.monitor.model import Dashboard
 
 CALLS = 9
@@ -74,7 +74,8 @@ async def shoot(
             "transcripts": {"enabled": False},
         },
     )
-    app, router = build_app(settings, [])
+    parts = build_dashboard(settings)
+    app = parts.app
     try:
         async with app.run_test(size=size) as pilot:
             await wait_until_ready(app.dashboard, panes, pilot)
@@ -85,7 +86,7 @@ async def shoot(
             await pilot.press("q")
             await pilot.pause(0.5)
     finally:
-        router.close()
+        parts.close_audio()
     return path
 
 

@@ -5,15 +5,14 @@ from __future__ import annotations
 import pytest
 
 from tests.fixtures.app import make_app, screen_text, scripted_dashboard
-from tui.app.app import DashboardScreen
+from tui.app.app import DashboardApp
+from tui.app.screen import DashboardScreen
 
 pytestmark = pytest.mark.timeout(60)
 
 
-def shown(app) -> list[str]:
-    screen = app.screen_stack[1]
-    assert isinstance(screen, DashboardScreen)
-    return [cid for cid, pane in screen.panes.items() if pane.display]
+def shown(app: DashboardApp) -> list[str]:
+    return [cid for cid, pane in app.dashboard_screen.panes.items() if pane.display]
 
 
 async def test_listening_is_off_at_start_and_space_toggles_it() -> None:
@@ -34,10 +33,16 @@ async def test_listening_is_off_at_start_and_space_toggles_it() -> None:
 async def test_m_stops_listening_at_once() -> None:
     app = make_app(scripted_dashboard(2))
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("space", "m")
-        assert app.dashboard.listening is False
-        await pilot.press("m")  # idempotent
-        assert app.dashboard.listening is False
+        await pilot.press("space")
+        assert app.dashboard.listening is True and app.dashboard.heard_id == "conv_01"
+        assert "listening on" in screen_text(app) and "♪ heard" in screen_text(app)
+        await pilot.press("m")
+        assert app.dashboard.listening is False and app.dashboard.heard_id is None
+        assert "listening off (space)" in screen_text(app)
+        assert "listening on" not in screen_text(app) and "♪ heard" not in screen_text(app)
+        await pilot.press("m")  # idempotent: still off, and not toggled back on
+        assert app.dashboard.listening is False and app.dashboard.heard_id is None
+        assert "listening off (space)" in screen_text(app)
 
 
 async def test_focus_keys_move_between_panes_and_the_heard_call_follows() -> None:
@@ -59,6 +64,18 @@ async def test_focus_keys_move_between_panes_and_the_heard_call_follows() -> Non
         await pilot.press("shift+tab")
         assert app.dashboard.focused_id == "conv_04"
         assert app.dashboard.heard_id == "conv_04"
+
+
+async def test_a_click_on_a_pane_focuses_its_call() -> None:
+    app = make_app(scripted_dashboard(4))
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.dashboard.focused_id == "conv_01"
+        # On the pane's transcript: the click bubbles up from the child to the pane.
+        await pilot.click(app.dashboard_screen.panes["conv_04"], offset=(5, 4))
+        await pilot.pause()
+        assert app.dashboard.focused_id == "conv_04"
+        assert app.dashboard_screen.panes["conv_04"].has_class("-focused")
 
 
 async def test_x_closes_the_focused_pane() -> None:

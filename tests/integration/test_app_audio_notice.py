@@ -22,7 +22,7 @@ async def wait_for_text(app, pilot, needle: str, seconds: float) -> None:  # typ
 
 @pytest.mark.timeout(90)
 async def test_device_lost_and_back_are_shown(pulse_server: PulseServer, tmp_path: Path) -> None:
-    from tui.app.run import build_app
+    from tui.commands.dashboard import build_dashboard
 
     config = tmp_path / "config.toml"
     config.write_text("")
@@ -35,7 +35,8 @@ async def test_device_lost_and_back_are_shown(pulse_server: PulseServer, tmp_pat
             "transcripts": {"enabled": False},
         },
     )
-    app, router = build_app(settings, [])
+    parts = build_dashboard(settings)
+    app = parts.app
     try:
         async with app.run_test(size=(160, 30)) as pilot:
             await pilot.pause(1.0)
@@ -46,5 +47,4 @@ async def test_device_lost_and_back_are_shown(pulse_server: PulseServer, tmp_pat
             await wait_for_text(app, pilot, "back", 40)
             await pilot.press("q")
     finally:
-        router.close()
-        router.device.close()  # a live device thread would outlast the test
+        parts.close_audio()  # a live device thread would outlast the test

@@ -8,7 +8,7 @@ import pytest
 from tests.fixtures.anyreach import StackFactory
 from tests.fixtures.app import screen_text
 from tests.fixtures.live import LiveFactory, until
-from tui.app.run import LiveDashboardApp
+from tui.app.app import DashboardApp
 from tui.app.widgets.call_pane import CallPane
 from tui.demo.calls import CallOptions
 from tui.demo.scenarios import load_scenario
@@ -47,7 +47,7 @@ async def test_keyword_highlights_line_flags_pane_rings_once_and_takes_focus(
         start=False,
         pinned=[quiet.conversation_id, loud.conversation_id],
     )
-    app = LiveDashboardApp(dashboard, monitor)
+    app = DashboardApp(dashboard, monitor)
     rings: list[int] = []
     ring = app.bell
     app.bell = lambda: (rings.append(1), ring())[1]  # type: ignore[method-assign]
@@ -59,7 +59,7 @@ async def test_keyword_highlights_line_flags_pane_rings_once_and_takes_focus(
         await until(lambda: call.alerted, 60, "the alert fires", dashboard)
         await pilot.pause(0.2)
         assert dashboard.focused_id == loud.conversation_id  # focus_on_alert
-        pane = app.screen.panes[loud.conversation_id]  # type: ignore[attr-defined]
+        pane = app.dashboard_screen.panes[loud.conversation_id]
         assert isinstance(pane, CallPane)
         assert pane.has_class("-alert")
         assert "⚑ ALERT" in screen_text(app)

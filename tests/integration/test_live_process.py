@@ -123,7 +123,7 @@ async def test_bad_config_and_pat_without_org_exit_2_before_any_request(
 
     def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "tui.cli", *args],
+            [sys.executable, "-m", "tui.commands.main", *args],
             capture_output=True,
             text=True,
             env=config_home.env(ANYREACH_API_URL=stack.api_url, **env),

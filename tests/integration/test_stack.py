@@ -276,7 +276,7 @@ def _alive(pid: int) -> bool:
 @pytest.mark.slow
 def test_simulate_prints_api_url_and_key_first_and_stops_everything_on_sigint() -> None:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tui.cli", "simulate", "--calls", "1", "--tone"],
+        [sys.executable, "-m", "tui.commands.main", "simulate", "--calls", "1", "--tone"],
         cwd=PROJECT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -253,7 +253,7 @@ def test_example_config_is_valid_and_documents_every_key(config_home: ConfigHome
 def test_cli_exits_2_naming_key_and_line(config_home: ConfigHome) -> None:
     path = config_home.write_config('[discovery]\nmax_panes = "many"\n')
     result = subprocess.run(
-        [sys.executable, "-m", "tui.cli", "export", "conv_1", "--config", str(path)],
+        [sys.executable, "-m", "tui.commands.main", "export", "conv_1", "--config", str(path)],
         capture_output=True,
         text=True,
         env=config_home.env(),

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.config import ConfigHome
-from tui.monitor.export import main
+from tui.commands.export import main
 from tui.monitor.store import TranscriptStore
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -91,7 +91,7 @@ def test_export_through_the_real_command(
         [
             sys.executable,
             "-m",
-            "tui.cli",
+            "tui.commands.main",
             "export",
             saved_call,
             "--format",

@@ -1,10 +1,15 @@
-"""The domain layers must never import Textual (or Rich, or the app layer)."""
+"""The layers: each imports only those below it, and the domain never imports Textual.
+
+import-linter checks both transitively (pyproject.toml); the AST checks here say
+which line broke a rule, without running it.
+"""
 
 from __future__ import annotations
 
 import ast
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -36,8 +41,32 @@ def test_domain_layer_does_not_import_textual(layer: str) -> None:
     assert not offenders, "\n".join(offenders)
 
 
+def test_core_imports_nothing_of_tui() -> None:
+    offenders = [
+        f"{path.relative_to(ROOT)}:{line} imports {name}"
+        for path in sorted((ROOT / "tui" / "core").rglob("*.py"))
+        for line, name in _imports(path)
+        if name == "tui" or (name.startswith("tui.") and not name.startswith("tui.core"))
+    ]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_the_layers_contract_is_declared() -> None:
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    assert config["unmatched_ignore_imports_alerting"] == "error"
+    (layers,) = [c for c in config["contracts"] if c["type"] == "layers"]
+    assert layers["layers"] == [
+        "tui.commands",
+        "tui.app",
+        "tui.config",
+        "tui.monitor",
+        "tui.anyreach | tui.listen | tui.audio | tui.demo",
+        "tui.core",
+    ]
+
+
 def test_import_linter_contract_holds() -> None:
-    """The same rule, checked transitively by import-linter's contract in pyproject.toml."""
+    """The layers and the no-Textual rule, checked transitively by import-linter."""
     result = subprocess.run(
         [str(Path(sys.executable).with_name("lint-imports"))],
         cwd=ROOT,

@@ -1,313 +1,40 @@
-"""The Textual dashboard: renders the `Dashboard` model and turns keys into intents.
+"""The Textual dashboard app: one ``App`` with its screen, keymap, theme and bell.
 
-Every key changes the model (focus, listening, filter, zoom, wallboard, calls); the
-`Monitor` (tui.monitor.monitor) reacts to the model with sessions and audio.  The
-screen observes the model and repaints: header-level changes and transcript bursts
-are collected and flushed at most ~20 times a second, and only for visible panes.
+``DashboardApp(dashboard, monitor)`` renders the `Dashboard` model
+(``tui.app.screen``) and, when given a monitor, starts it and ends every session
+before it exits.  Without a monitor it only renders the model (tests, benchmarks).
+The command that runs it (``tui.commands.dashboard``) builds the parts and
+handles signals; nothing here knows about configuration files.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import tzinfo
 from pathlib import Path
-from typing import ClassVar
 
-from textual.app import App, ComposeResult
-from textual.binding import Binding, BindingType
-from textual.containers import Container, VerticalScroll
-from textual.screen import Screen
-from textual.widgets import Footer, Input, Static
+from textual.app import App
+from textual.binding import Binding
+from textual.theme import BUILTIN_THEMES
 
 from tui.app.commands import DashboardCommands
-from tui.app.layout import MIN_PANE_HEIGHT, grid_shape
-from tui.app.widgets.add_prompt import AddConversationScreen
-from tui.app.widgets.call_pane import CallPane
-from tui.app.widgets.filter_input import FilterInput
-from tui.app.widgets.help_screen import HelpScreen
-from tui.app.widgets.status_bar import StatusBar, status_text
+from tui.app.screen import DashboardScreen
+from tui.monitor.model import Dashboard
 from tui.monitor.monitor import Monitor
-from tui.monitor.model import Change, Dashboard
-
-FLUSH_INTERVAL = 0.05  # at most ~20 repaints a second per pane
-TICK_INTERVAL = 1.0  # duration timers; not an animation: one step per second
-SMALL_WIDTH, SMALL_HEIGHT = 80, 24
 
 
-class DashboardScreen(Screen[None]):
-    """The grid of call panes, with the dashboard's keys."""
+def binding_ids() -> list[str]:
+    """Every remappable binding id of the dashboard (``[keys]``), in the order of its keys."""
+    return [b.id for b in DashboardScreen.BINDINGS if isinstance(b, Binding) and b.id]
 
-    # Focus lives in the model, not in Textual's focus chain: nothing gets keyboard
-    # focus by itself (only the filter input, while it is open).
-    AUTO_FOCUS = ""  # empty selector: focus nothing (None would mean "the app's default")
 
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("space", "toggle_listening", "Listen", id="audio.toggle"),
-        Binding("m", "stop_listening", "Mute", id="audio.mute"),
-        Binding("enter,z", "zoom", "Zoom", id="view.zoom"),
-        Binding("escape", "back", "Back", id="view.back"),
-        Binding("a", "add", "Add", id="calls.add"),
-        Binding("x", "close_pane", "Close", id="calls.close"),
-        Binding("slash", "filter", "Filter", id="view.filter"),
-        Binding("w", "toggle_wallboard", "Wallboard", id="view.wallboard"),
-        Binding("question_mark", "help", "Help", id="app.help"),
-        Binding("q", "quit", "Quit", id="app.quit"),
-        Binding("colon", "app.command_palette", "Commands", show=False, id="app.commands"),
-        Binding("left,h", "move(-1, 0)", "Focus left", show=False, id="focus.left"),
-        Binding("right,l", "move(1, 0)", "Focus right", show=False, id="focus.right"),
-        Binding("up,k", "move(0, -1)", "Focus up", show=False, id="focus.up"),
-        Binding("down,j", "move(0, 1)", "Focus down", show=False, id="focus.down"),
-        Binding("tab", "cycle(1)", "Next pane", show=False, id="focus.next"),
-        Binding("shift+tab", "cycle(-1)", "Previous pane", show=False, id="focus.previous"),
-        *(
-            Binding(str(n), f"focus_pane({n})", f"Focus pane {n}", show=False, id=f"focus.{n}")
-            for n in range(1, 10)
-        ),
-        Binding("pageup", "scroll('page_up')", "Scroll up", show=False, id="scroll.page_up"),
-        Binding(
-            "pagedown", "scroll('page_down')", "Scroll down", show=False, id="scroll.page_down"
-        ),
-        Binding("home", "scroll('home')", "Transcript start", show=False, id="scroll.home"),
-        Binding("end", "scroll('end')", "Follow newest", show=False, id="scroll.end"),
-    ]
-
-    def __init__(self, dashboard: Dashboard, *, display_tz: tzinfo | None = None) -> None:
-        super().__init__()
-        self.dashboard = dashboard
-        self.display_tz = display_tz
-        self.panes: dict[str, CallPane] = {}
-        self.columns = 1
-        self._dirty: set[str] = set()
-        self._flush_pending = False
-        self._unsubscribe = dashboard.subscribe(self._on_change)
-        self._status = StatusBar()
-        self._grid = Container(id="grid")
-        self._empty = Static(
-            "No calls yet. Press a to add a conversation by id.", id="empty", markup=False
-        )
-        self._filter = FilterInput()
-
-    def compose(self) -> ComposeResult:
-        yield self._status
-        with VerticalScroll(id="grid-scroll", can_focus=False):
-            yield self._grid
-        yield self._empty
-        yield self._filter
-        yield Footer(compact=True, show_command_palette=False)
-
-    def on_mount(self) -> None:
-        for call in self.dashboard.calls:
-            self._add_pane(call.conversation_id)
-        self.set_class(self.dashboard.wallboard, "-wallboard")
-        self.set_interval(TICK_INTERVAL, self._tick)
-        self.call_after_refresh(self._relayout)
-
-    def on_unmount(self) -> None:
-        self._unsubscribe()
-
-    def on_resize(self) -> None:
-        self._relayout()
-
-    # -- model -> screen ------------------------------------------------------------
-
-    def _on_change(self, change: Change) -> None:
-        if change.kind == "calls" and change.call_id is not None:
-            if change.call_id in self.dashboard:
-                self._add_pane(change.call_id)
-            else:
-                pane = self.panes.pop(change.call_id, None)
-                if pane is not None:
-                    pane.remove()
-            self._relayout()
-        elif change.kind in ("call", "transcript", "level") and change.call_id:
-            self._dirty.add(change.call_id)
-            if change.kind == "transcript" and self.dashboard.filter_text:
-                self._dirty.add("*layout")  # new words may match (or unmatch) the filter
-            self._schedule_flush()
-        elif change.kind == "wallboard":
-            self.set_class(self.dashboard.wallboard, "-wallboard")
-            self._relayout()
-        elif change.kind == "alert":
-            self.app.bell()  # once per alerted line; the pane and line stay flagged
-        elif change.kind == "banner":
-            self._update_status()
-        else:  # focus, listening, filter, zoom: cheap, and the user is waiting for them
-            self._relayout()
-
-    def _add_pane(self, conversation_id: str) -> None:
-        call = self.dashboard.get(conversation_id)
-        if call is None or conversation_id in self.panes:
-            return
-        pane = CallPane(call, display_tz=self.display_tz)
-        self.panes[conversation_id] = pane
-        self._grid.mount(pane)
-
-    def _schedule_flush(self) -> None:
-        if not self._flush_pending:
-            self._flush_pending = True
-            self.set_timer(FLUSH_INTERVAL, self._flush)
-
-    def _flush(self) -> None:
-        self._flush_pending = False
-        if "*layout" in self._dirty:
-            self._dirty.discard("*layout")
-            self._relayout()
-            return
-        with self.app.batch_update():
-            for conversation_id in list(self._dirty):
-                pane = self.panes.get(conversation_id)
-                if pane is None:
-                    self._dirty.discard(conversation_id)
-                elif pane.display:  # hidden panes stay dirty until they are shown
-                    self._dirty.discard(conversation_id)
-                    self._update_pane(pane)
-            self._update_status()
-
-    def _shown_calls(self) -> list[str]:
-        visible = [c.conversation_id for c in self.dashboard.visible_calls()]
-        if self.dashboard.zoomed and self.dashboard.focused_id in visible:
-            return [self.dashboard.focused_id]  # type: ignore[list-item]
-        return visible
-
-    def _relayout(self) -> None:
-        if not self.is_mounted:
-            return
-        visible = [c.conversation_id for c in self.dashboard.visible_calls()]
-        shown = self._shown_calls()
-        scroller = self.query_one("#grid-scroll")
-        width, height = scroller.size.width, scroller.size.height
-        columns, rows = grid_shape(len(shown), width, height)
-        self.columns = 1 if self.dashboard.zoomed else columns
-        with self.app.batch_update():
-            self.set_class(width < SMALL_WIDTH or self.size.height < SMALL_HEIGHT, "-small")
-            self._grid.styles.grid_size_columns = columns
-            self._grid.styles.grid_size_rows = rows
-            if height and rows * MIN_PANE_HEIGHT > height:
-                # Too small for every pane: keep a readable height and let it scroll.
-                self._grid.styles.grid_rows = str(MIN_PANE_HEIGHT)
-                self._grid.styles.height = rows * MIN_PANE_HEIGHT
-            else:
-                self._grid.styles.grid_rows = "1fr"
-                self._grid.styles.height = "100%"
-            for conversation_id, pane in self.panes.items():
-                pane.display = conversation_id in shown
-                if pane.display:
-                    pane.index = visible.index(conversation_id) + 1
-                    self._dirty.discard(conversation_id)
-                    self._update_pane(pane)
-            self._empty.display = not shown
-            self._update_status()
-        focused = self.panes.get(self.dashboard.focused_id or "")
-        if focused is not None and focused.display:
-            scroller.scroll_to_widget(focused, animate=False)
-
-    def _update_pane(self, pane: CallPane) -> None:
-        conversation_id = pane.call.conversation_id
-        dashboard = self.dashboard
-        pane.update_header(
-            index=pane.index,
-            focused=conversation_id == dashboard.focused_id,
-            heard=conversation_id == dashboard.heard_id,
-            speaking=dashboard.wallboard and pane.call.speaking(),
-        )
-        pane.update_transcript()
-
-    def _update_status(self) -> None:
-        notice = getattr(self.app, "notice", None)
-        self._status.update(status_text(self.dashboard, notice))
-
-    def _tick(self) -> None:
-        with self.app.batch_update():
-            for pane in self.panes.values():
-                if pane.display:
-                    self._update_pane(pane)
-
-    # -- intents -------------------------------------------------------------------
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        read_only = self.dashboard.wallboard
-        if action in ("toggle_listening", "stop_listening", "add", "filter") and read_only:
-            return False  # the wallboard never plays audio and never prompts
-        if action == "back" and not (self.dashboard.zoomed or self.dashboard.filter_text):
-            return False
-        return True
-
-    def action_toggle_listening(self) -> None:
-        self.dashboard.toggle_listening()
-        self.refresh_bindings()
-
-    def action_stop_listening(self) -> None:
-        self.dashboard.set_listening(False)
-        self.refresh_bindings()
-
-    def action_zoom(self) -> None:
-        self.dashboard.set_zoom(not self.dashboard.zoomed)
-        self.refresh_bindings()
-
-    def action_back(self) -> None:
-        if self.dashboard.zoomed:
-            self.dashboard.set_zoom(False)
-        elif self.dashboard.filter_text:
-            self._filter.value = ""
-            self.dashboard.set_filter("")
-        self.refresh_bindings()
-
-    def action_move(self, dx: int, dy: int) -> None:
-        self.dashboard.focus_move(dx, dy, self.columns)
-
-    def action_cycle(self, step: int) -> None:
-        self.dashboard.focus_step(step)
-
-    def action_focus_pane(self, number: int) -> None:
-        self.dashboard.focus_index(number - 1)
-
-    def action_scroll(self, where: str) -> None:
-        pane = self.panes.get(self.dashboard.focused_id or "")
-        if pane is None:
-            return
-        view = pane.transcript
-        if where == "page_up":
-            view.scroll_page_up(animate=False)
-        elif where == "page_down":
-            view.scroll_page_down(animate=False)
-        elif where == "home":
-            view.scroll_home(animate=False)
-        else:
-            view.follow()
-
-    def action_add(self) -> None:
-        def added(conversation_id: str | None) -> None:
-            if conversation_id:
-                self.dashboard.add_call(conversation_id)
-                self.dashboard.focus(conversation_id)
-
-        self.app.push_screen(AddConversationScreen(), added)
-
-    def action_close_pane(self) -> None:
-        if self.dashboard.focused_id is not None:
-            self.dashboard.remove_call(self.dashboard.focused_id)
-
-    def action_filter(self) -> None:
-        self._filter.add_class("-open")
-        self._filter.focus()
-
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input is self._filter:
-            self.dashboard.set_filter(event.value)
-            self.refresh_bindings()
-
-    def action_toggle_wallboard(self) -> None:
-        self.dashboard.set_wallboard(not self.dashboard.wallboard)
-        self.refresh_bindings()
-
-    def action_help(self) -> None:
-        self.app.push_screen(HelpScreen(self))
-
-    async def action_quit(self) -> None:
-        await self.app.run_action("quit_dashboard")
+def theme_names() -> list[str]:
+    """The themes ``ui.theme`` may name."""
+    return sorted(BUILTIN_THEMES)
 
 
 class DashboardApp(App[int]):
-    """``DashboardApp(dashboard, monitor)``; without a monitor it only renders the model."""
+    """The dashboard on ``dashboard``; ``monitor`` (optional) follows its calls."""
 
     TITLE = "anyreach-tui"
     CSS_PATH = Path(__file__).with_name("app.tcss")
@@ -319,6 +46,8 @@ class DashboardApp(App[int]):
         dashboard: Dashboard,
         monitor: Monitor | None = None,
         *,
+        keymap: Mapping[str, str] | None = None,
+        bell: bool = True,
         theme: str | None = None,
         display_tz: tzinfo | None = None,
         notice: str | None = None,
@@ -326,31 +55,52 @@ class DashboardApp(App[int]):
         super().__init__()
         self.dashboard = dashboard
         self.monitor = monitor
-        self.display_tz = display_tz
-        self.notice = notice
+        self.bell_enabled = bell
+        self._keymap = dict(keymap or {})
         self._requested_theme = theme
+        self._display_tz = display_tz
+        self._first_notice = notice
+        self._screen: DashboardScreen | None = None
         self._quitting = False
 
+    @property
+    def dashboard_screen(self) -> DashboardScreen:
+        """The grid of panes (there from the app's start on)."""
+        if self._screen is None:
+            raise RuntimeError("the dashboard is not running")
+        return self._screen
+
     def on_mount(self) -> None:
+        if self._keymap:
+            self.set_keymap(self._keymap)  # binding id -> "key,key" ([keys] in the config)
         if self._requested_theme:
             self.theme = self._requested_theme
-        self.push_screen(DashboardScreen(self.dashboard, display_tz=self.display_tz))
+        self._screen = DashboardScreen(
+            self.dashboard, display_tz=self._display_tz, notice=self._first_notice
+        )
+        self.push_screen(self._screen)
         if self.monitor is not None:
             self.monitor.start()
 
     def set_notice(self, notice: str | None) -> None:
         """Show a one-line notice in the status bar (audio device lost or back, quitting)."""
-        self.notice = notice
-        screen = self.screen
-        if isinstance(screen, DashboardScreen):
-            screen._update_status()
+        if self._screen is None:
+            self._first_notice = notice
+        else:
+            self._screen.notice = notice
 
-    async def action_help_quit(self) -> None:
+    def bell(self) -> None:
+        """Alerts ring once per line, unless the bell is off or this is a wallboard."""
+        if self.bell_enabled and not self.dashboard.wallboard:
+            super().bell()
+
+    # Textual runs sync and async actions alike; its own action_help_quit is sync.
+    async def action_help_quit(self) -> None:  # type: ignore[override]
         """Ctrl-C quits here (Textual's default only explains ctrl+q): supervisors expect it."""
         await self.action_quit_dashboard()
 
     async def action_quit(self) -> None:
-        """ctrl+q and the palette's Quit also end every session first."""
+        """q, ctrl+q and the palette's Quit also end every session first."""
         await self.action_quit_dashboard()
 
     async def action_quit_dashboard(self) -> None:
@@ -370,3 +120,9 @@ class DashboardApp(App[int]):
                 await self.monitor.aclose()
         finally:
             self.exit(0)
+
+    async def end_sessions(self, grace: float) -> None:
+        """End every session within about ``grace`` s (a signal's end; the caller exits)."""
+        self._quitting = True  # a q pressed meanwhile adds nothing
+        if self.monitor is not None:
+            await self.monitor.aclose(grace)

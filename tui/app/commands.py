@@ -8,17 +8,21 @@ from functools import partial
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.markup import escape
 
+from tui.app.screen import DashboardScreen
 from tui.monitor.text import safe_text
 
 
 class DashboardCommands(Provider):
+    """The commands of the screen the palette was opened from, if it is the dashboard."""
+
     def _commands(self) -> list[tuple[str, str, Callable[[], object]]]:
-        screen = self.app.screen_stack[1] if len(self.app.screen_stack) > 1 else None
-        dashboard = getattr(self.app, "dashboard", None)
-        if screen is None or dashboard is None:
-            return []
+        screen = self.screen
+        if not isinstance(screen, DashboardScreen):
+            return []  # opened over the help or the add prompt: their keys are few
+        dashboard = screen.dashboard
 
         def run(action: str) -> Callable[[], object]:
+            # Through run_action, so check_action applies (the wallboard is read-only).
             return partial(screen.run_action, action)
 
         commands: list[tuple[str, str, Callable[[], object]]] = [
@@ -33,7 +37,7 @@ class DashboardCommands(Provider):
             (
                 "Theme: ANSI dark",
                 "colours of the terminal itself (Linux console)",
-                partial(setattr, self.app, "theme", "ansi-dark"),
+                partial(self._set_theme, "ansi-dark"),
             ),
             ("Quit", "end every session and exit (q)", run("quit")),
         ]
@@ -47,6 +51,9 @@ class DashboardCommands(Provider):
                 (f"Focus call: {label}", state, partial(dashboard.focus, call.conversation_id))
             )
         return commands
+
+    def _set_theme(self, name: str) -> None:
+        self.app.theme = name
 
     async def discover(self) -> Hits:
         # Callers, agents and errors are data: escaped, never read as markup.

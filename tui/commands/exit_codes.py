@@ -17,8 +17,8 @@ class ExitCode(IntEnum):
         member.description = description
         return member
 
-    OK = 0, "success; tail: the call ended normally (--all: stopped by Ctrl-C or SIGTERM)"
-    FAILURE = 1, "failure: the demo's stack did not start, an export could not be written, ..."
+    OK = 0, "success (tail: the call ended normally; with --all, stopped by Ctrl-C or SIGTERM)"
+    FAILURE = 1, "failure: the demo could not start, an export could not be written, no device"
     BAD_CONFIG = 2, "bad configuration or arguments (including no API key)"
     AUTH = 3, "authentication or scope: the API answered 401 or 403"
     NOT_FOUND = (

@@ -2,7 +2,6 @@
 
 from tui.config.errors import ConfigError, ConfigProblem
 from tui.config.loader import (
-    EXIT_BAD_CONFIG,
     add_config_arguments,
     cli_overrides_from_args,
     load_settings,
@@ -12,7 +11,6 @@ from tui.config.loader import (
 from tui.config.settings import Settings
 
 __all__ = [
-    "EXIT_BAD_CONFIG",
     "ConfigError",
     "ConfigProblem",
     "Settings",

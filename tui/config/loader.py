@@ -32,7 +32,6 @@ from tui.config.settings import (
 )
 from tui.core import paths
 
-EXIT_BAD_CONFIG = 2
 SECRET_KEYS = frozenset({("api_key",)})
 
 
@@ -112,18 +111,36 @@ def cli_overrides_from_args(namespace: argparse.Namespace) -> dict[str, Any]:
     return overrides
 
 
-def settings_from_args(namespace: argparse.Namespace) -> Settings:
+def settings_from_args(
+    namespace: argparse.Namespace,
+    *,
+    binding_ids: Collection[str] | None = None,
+    themes: Collection[str] | None = None,
+) -> Settings:
     config_path = getattr(namespace, "config_path", None)
-    return load_settings(config_path, cli_overrides_from_args(namespace))
+    return load_settings(
+        config_path,
+        cli_overrides_from_args(namespace),
+        binding_ids=binding_ids,
+        themes=themes,
+    )
 
 
 def settings_or_report(
-    namespace: argparse.Namespace, stderr: TextIO | None = None
+    namespace: argparse.Namespace,
+    stderr: TextIO | None = None,
+    *,
+    binding_ids: Collection[str] | None = None,
+    themes: Collection[str] | None = None,
 ) -> Settings | None:
-    """Load settings for a command; print warnings, or the error and return None (exit 2)."""
+    """Load settings for a command; print warnings, or the error and return None.
+
+    ``binding_ids`` and ``themes``, when given, are the names ``[keys]`` and
+    ``ui.theme`` may use (the UI knows them, this layer does not).
+    """
     stderr = stderr or sys.stderr
     try:
-        settings = settings_from_args(namespace)
+        settings = settings_from_args(namespace, binding_ids=binding_ids, themes=themes)
     except ConfigError as error:
         print(f"anyreach-tui: {error}", file=stderr)
         return None
@@ -133,13 +150,19 @@ def settings_or_report(
 
 
 def load_settings(
-    config_path: Path | None, cli_overrides: Mapping[str, Any] | None = None
+    config_path: Path | None,
+    cli_overrides: Mapping[str, Any] | None = None,
+    *,
+    binding_ids: Collection[str] | None = None,
+    themes: Collection[str] | None = None,
 ) -> Settings:
     """Settings from the file (``config_path`` or the default path), env and ``cli_overrides``.
 
     ``cli_overrides`` is nested (``{"audio": {"device": "x"}}``) or dotted
     (``{"audio.device": "x"}``).  A missing default file is fine; a missing
-    explicit one is an error.  Raises ``ConfigError``.
+    explicit one is an error.  With ``binding_ids`` (``themes``), a ``[keys]``
+    entry (``ui.theme``) naming none of them is an error too, with its key and
+    line like any other.  Raises ``ConfigError``.
     """
     explicit = config_path is not None
     path = Path(config_path).expanduser() if config_path is not None else paths.config_file()
@@ -152,9 +175,36 @@ def load_settings(
         raise ConfigError(_problems(error, path, text, file_data, overrides)) from None
     finally:
         _file_values.reset(token)
+    unknown = _unknown_names(settings, binding_ids, themes)
+    if unknown:
+        problems = []
+        for name, key, problem in unknown:
+            source, line = _where(key, path, text, file_data, overrides)
+            problems.append(ConfigProblem(name, source, problem, line))
+        raise ConfigError(problems)
     settings._config_path = path if text is not None else None
     settings._warnings = permission_warnings(path, file_data) if text is not None else []
     return settings
+
+
+def _unknown_names(
+    settings: Settings, binding_ids: Collection[str] | None, themes: Collection[str] | None
+) -> list[tuple[str, tuple[str, ...], str]]:
+    """(shown key, key path, problem) for each binding id and theme the UI does not know."""
+    found: list[tuple[str, tuple[str, ...], str]] = []
+    if binding_ids is not None:
+        known = sorted(set(binding_ids))
+        for binding_id in settings.keys:
+            if binding_id not in known:
+                close = difflib.get_close_matches(binding_id, known, n=1)
+                hint = f" (did you mean {close[0]!r}?)" if close else ""
+                problem = f"unknown binding id{hint}; known ids: {', '.join(known)}"
+                found.append((f'keys."{binding_id}"', ("keys", binding_id), problem))
+    theme = settings.ui.theme
+    if themes is not None and theme and theme not in themes:
+        problem = f"unknown theme {theme!r}; one of: {', '.join(sorted(themes))}"
+        found.append(("ui.theme", ("ui", "theme"), problem))
+    return found
 
 
 def permission_warnings(path: Path, file_data: Mapping[str, Any]) -> list[str]:

@@ -8,6 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.events import Click
+from textual.message import Message
 from textual.widgets import Static
 
 from tui.app.widgets.badge import StateBadge
@@ -27,7 +28,14 @@ def format_duration(duration: timedelta) -> str:
 
 
 class CallPane(Vertical):
-    """Renders one `MonitoredCall`; the app tells it when the model changed."""
+    """Renders one `MonitoredCall`; the screen tells it when the model changed."""
+
+    class Selected(Message):
+        """The pane was clicked: its call should take the focus (which lives in the model)."""
+
+        def __init__(self, conversation_id: str) -> None:
+            super().__init__()
+            self.conversation_id = conversation_id
 
     DEFAULT_CSS = """
     CallPane .pane-row { height: 1; width: 1fr; }
@@ -72,10 +80,7 @@ class CallPane(Vertical):
         self.set_class(shown, "-new-lines")
 
     def on_click(self, event: Click) -> None:
-        # Focus lives in the model; a click is an intent like any key.
-        dashboard = getattr(self.app, "dashboard", None)
-        if dashboard is not None:
-            dashboard.focus(self.call.conversation_id)
+        self.post_message(self.Selected(self.call.conversation_id))
 
     # -- updates from the model ----------------------------------------------------
 

@@ -1,10 +1,11 @@
 """``anyreach-tui demo``: the whole product on a local stack, no Anyreach account needed.
 
-The stack (livekit-server, the API emulator and the simulated calls) runs in a
-child process, ``anyreach-tui simulate``: its bots encode and publish audio in
-real time, and keeping them out of the dashboard's interpreter keeps the UI and
-the audio callback free of their GIL pressure.  The dashboard is then started on
-the emulator's URL and per-run key, exactly as it would be on the real API.
+The stack (livekit-server, the API emulator and the simulated calls, all in
+``tui.demo``) runs in a child process, ``anyreach-tui simulate``: its bots encode
+and publish audio in real time, and keeping them out of the dashboard's
+interpreter keeps the UI and the audio callback free of their GIL pressure.  The
+dashboard is then started on the emulator's URL and per-run key, exactly as it
+would be on the real API.
 
 Quitting the dashboard (``q``, Ctrl-C) stops the child, which stops everything
 it started; the child also dies with us if we are killed (PR_SET_PDEATHSIG).
@@ -25,6 +26,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO
 
+from tui.commands.ending import leave
+from tui.commands.exit_codes import ExitCode, exit_codes_help
+from tui.core.paths import demo_stack_log
 from tui.demo.server_install import ServerInstallError, ensure_livekit_server
 
 STACK_START_TIMEOUT = 60.0  # first start may synthesise speech before calls appear
@@ -38,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the dashboard on a local LiveKit server, the Anyreach API emulator "
         "and simulated calls that come and go. Listening is off until you press space. "
         "q or Ctrl-C stops everything.",
+        epilog=exit_codes_help([ExitCode.OK, ExitCode.FAILURE, ExitCode.BAD_CONFIG]),
     )
     parser.add_argument(
         "--calls",
@@ -58,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class StackStartError(RuntimeError):
+    """``anyreach-tui simulate`` did not say where its API is (it failed or took too long)."""
+
+
 def _die_with_parent() -> None:
     """Runs in the child before exec: get SIGTERM when the demo process dies."""
     with contextlib.suppress(OSError, AttributeError):
@@ -69,7 +78,7 @@ class StackProcess:
     """``anyreach-tui simulate`` as a child process, with its api_url and api_key."""
 
     def __init__(self, calls: int, *, tone: bool, log: IO[bytes]) -> None:
-        command = [sys.executable, "-m", "tui.cli", "simulate", "--calls", str(calls)]
+        command = [sys.executable, "-m", "tui.commands.main", "simulate", "--calls", str(calls)]
         if tone:
             command.append("--tone")
         self.log = log
@@ -101,7 +110,7 @@ class StackProcess:
         finally:
             timer.cancel()
         if not (self.api_url and self.api_key):
-            raise RuntimeError("the local stack did not start; see the log file")
+            raise StackStartError(f"the local stack did not start; see {self.log.name}")
         # Keep draining stdout so the child never blocks on a full pipe.
         threading.Thread(target=self._drain, daemon=True).start()
 
@@ -126,39 +135,41 @@ class StackProcess:
 
 
 def _log_path() -> Path:
-    from tui.core.paths import demo_stack_log
-
     path = demo_stack_log()
     path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(list(argv or []))
+    """Run the demo; the process ends here (``ending.leave``), like the dashboard."""
+    # Without the interpreter's teardown: LiveKit's native runtime can panic there
+    # and turn a clean exit into SIGABRT.
+    leave(run(list(argv or [])))
+
+
+def run(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
     if args.calls < 1:
         print("anyreach-tui demo: --calls must be 1 or more", file=sys.stderr)
-        return 2
+        return ExitCode.BAD_CONFIG
     try:
         ensure_livekit_server()  # builds once, with progress, before the screen clears
     except ServerInstallError as exc:
         print(exc, file=sys.stderr)
-        return 1
-    from tui.app import run as dashboard
-
+        return ExitCode.FAILURE
     log_file = _log_path()
     print(f"Starting the local stack ({args.calls} calls); its log: {log_file}", flush=True)
-    code = 1
+    code: int = ExitCode.FAILURE
     with open(log_file, "ab") as log:
         stack = StackProcess(args.calls, tone=args.tone, log=log)
         try:
             stack.read_endpoint()
             code = _run_dashboard(stack, args)
+        except StackStartError as error:
+            print(f"anyreach-tui demo: {error}", file=sys.stderr)
         finally:
             stack.stop()
-    # Like the dashboard itself, leave without the interpreter's teardown: LiveKit's
-    # native runtime can panic there and turn a clean exit into SIGABRT.
-    dashboard._finish(code)
-    return code  # not reached
+    return code
 
 
 def _run_dashboard(stack: StackProcess, args: argparse.Namespace) -> int:
@@ -168,7 +179,7 @@ def _run_dashboard(stack: StackProcess, args: argparse.Namespace) -> int:
     os.environ["ANYREACH_API_URL"] = stack.api_url
     os.environ["ANYREACH_API_KEY"] = stack.api_key
     os.environ.pop("ANYREACH_ORG_ID", None)
-    from tui.app import run as dashboard
+    from tui.commands import dashboard  # Textual and livekit: only once the stack is up
 
     with tempfile.TemporaryDirectory(prefix="anyreach-demo-") as folder:
         config = Path(folder) / "config.toml"
@@ -182,8 +193,8 @@ def _run_dashboard(stack: StackProcess, args: argparse.Namespace) -> int:
             dashboard_argv.append("--wallboard")
         if args.theme:
             dashboard_argv += ["--theme", args.theme]
-        return dashboard._main(dashboard_argv, sys.stderr)
+        return dashboard.run(dashboard_argv, sys.stderr)
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    main(sys.argv[1:])

@@ -6,20 +6,26 @@ import argparse
 import sys
 
 from tui.audio.device import list_output_devices
+from tui.commands.exit_codes import ExitCode, exit_codes_help
 from tui.core.logs import configure_logging
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+def build_parser() -> argparse.ArgumentParser:
+    return argparse.ArgumentParser(
         prog="anyreach-tui devices",
         description="List audio output devices. Pass an index or part of a name to --device.",
+        epilog=exit_codes_help([ExitCode.OK, ExitCode.FAILURE]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    build_parser().parse_args(argv)
     configure_logging()
     devices = list_output_devices()
     if not devices:
         print("No audio output devices found (the dashboard will run with --no-audio).")
-        return 1
+        return ExitCode.FAILURE
     print(f"{'INDEX':>5}  {'CH':>3}  {'RATE':>6}  NAME")
     for device in devices:
         mark = "  (default)" if device.is_default else ""
@@ -27,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
             f"{device.index:>5}  {device.max_output_channels:>3}  "
             f"{device.default_sample_rate:>6.0f}  {device.name}{mark}"
         )
-    return 0
+    return ExitCode.OK
 
 
 if __name__ == "__main__":

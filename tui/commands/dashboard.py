@@ -1,0 +1,192 @@
+"""``anyreach-tui [--config PATH] [CONVERSATION_ID ...]``: the dashboard on live data.
+
+The composition root of the dashboard: reads the configuration (file <
+``ANYREACH_*`` environment < flags; keymap and theme checked against the UI's
+names) and refuses a bad one with status 2 before the UI starts, then wires the
+API client, the audio router, the monitor and the app.  Discovery attaches
+active calls by itself; ids given here (or ``pinned`` in the config) are pinned
+panes.  Logs go to a file, never the terminal.  SIGHUP (an SSH drop, a closed
+terminal) and SIGTERM end every session and exit cleanly within 3.5 s, like
+``q`` (``tui.commands.ending``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TextIO
+
+from tui.anyreach import AnyreachClient
+from tui.app.app import DashboardApp, binding_ids, theme_names
+from tui.audio import AudioRouter, open_output_device
+from tui.commands.ending import SIGNAL_END_GRACE_S, UI_SIGNALS, Ending, leave, terminal_alive
+from tui.commands.exit_codes import ExitCode, exit_codes_help
+from tui.config import Settings, add_config_arguments, settings_or_report
+from tui.core import paths
+from tui.core.logs import configure_logging
+from tui.monitor.alerts import AlertMatcher
+from tui.monitor.model import Dashboard
+from tui.monitor.monitor import Monitor
+from tui.monitor.store import TranscriptStore
+
+log = logging.getLogger(__name__)
+
+EXIT_CODES = (ExitCode.OK, ExitCode.BAD_CONFIG)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="anyreach-tui",
+        description=(
+            "Silently monitor live Anyreach calls.  Active calls appear by themselves\n"
+            "(discovery); listening is off until you press space.\n\n"
+            "other commands: demo, simulate, tail, export, devices "
+            "(anyreach-tui COMMAND --help)"
+        ),
+        epilog=(
+            f"log file: {paths.log_file()} (log.file)\n"
+            f"transcripts: {paths.transcripts_dir()} (transcripts.dir)\n"
+            "API key: api_key in the config file (chmod 600) or ANYREACH_API_KEY;\n"
+            "there is no flag for it, so it never shows in the process list.\n\n"
+            + exit_codes_help(EXIT_CODES)
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "conversation_ids",
+        nargs="*",
+        metavar="CONVERSATION_ID",
+        help="conversations to pin: always shown, never retired",
+    )
+    add_config_arguments(parser)
+    return parser
+
+
+def keymap_from(settings: Settings) -> dict[str, str]:
+    """Textual's keymap (binding id -> "key,key") from the ``[keys]`` section."""
+    return {
+        binding_id: keys if isinstance(keys, str) else ",".join(keys)
+        for binding_id, keys in settings.keys.items()
+    }
+
+
+@dataclass
+class DashboardParts:
+    """What ``build_dashboard`` wired: the app, the monitor it runs, the audio router."""
+
+    app: DashboardApp
+    monitor: Monitor
+    router: AudioRouter
+
+    def close_audio(self) -> None:
+        """Stop PortAudio and its watchdog thread (gives fd 2 back); never raises."""
+        with contextlib.suppress(Exception):
+            self.router.close()
+            self.router.device.close()
+
+
+def build_dashboard(settings: Settings, pinned: Sequence[str] = ()) -> DashboardParts:
+    """Wire client, store, alerts, audio, monitor and app from ``settings``."""
+    assert settings.api_key is not None
+    client = AnyreachClient(settings.api_url, settings.api_key.get_secret_value(), settings.org_id)
+    dashboard = Dashboard(wallboard=settings.ui.wallboard)
+    no_audio = settings.audio.no_audio or settings.ui.wallboard
+    router = AudioRouter(open_output_device(settings.audio.device, no_audio=no_audio))
+    transcripts = settings.transcripts
+    monitor = Monitor(
+        dashboard,
+        client,
+        router,
+        pinned=[*settings.pinned, *pinned],
+        discovery=settings.discovery.enabled,
+        interval_s=settings.discovery.interval_s,
+        max_panes=settings.discovery.max_panes,
+        retire_after_s=settings.discovery.retire_after_s,
+        store=TranscriptStore(
+            transcripts.dir, enabled=transcripts.enabled, fsync=transcripts.fsync
+        ),
+        alerts=AlertMatcher(settings.alerts.keywords) if settings.alerts.keywords else None,
+        focus_on_alert=settings.alerts.focus_on_alert,
+    )
+    app = DashboardApp(
+        dashboard,
+        monitor,
+        keymap=keymap_from(settings),
+        bell=settings.alerts.bell,
+        theme=settings.ui.theme,
+        notice=router.notice,
+    )
+    router.on_notice(lambda text: show_notice_from_thread(app, text))
+    return DashboardParts(app, monitor, router)
+
+
+def show_notice_from_thread(app: DashboardApp, text: str) -> None:
+    """Device notices come from the audio watchdog thread: hand them to the UI's loop."""
+    if not app.is_running:
+        return  # the build-time notice is shown at start; after quitting nobody looks
+    with contextlib.suppress(RuntimeError):  # it stopped in between
+        app.call_from_thread(app.set_notice, text)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the dashboard; the process ends here (``ending.leave``)."""
+    leave(run(sys.argv[1:] if argv is None else list(argv), sys.stderr))
+
+
+def run(argv: Sequence[str], stderr: TextIO) -> int:
+    """Run the dashboard in this process and return its exit status (the demo calls this)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(list(argv))
+    except SystemExit as exit_:  # bad arguments, or --help
+        return int(exit_.code or 0)
+    # Prints the permission warning too; keymap and theme are checked here, once.
+    settings = settings_or_report(args, stderr, binding_ids=binding_ids(), themes=theme_names())
+    if settings is None:
+        return ExitCode.BAD_CONFIG
+    if settings.api_key is None:
+        where = settings.config_path or "the config file"
+        print(
+            f"anyreach-tui: no API key: set api_key in {where} or ANYREACH_API_KEY "
+            "(or try `anyreach-tui demo`)",
+            file=stderr,
+        )
+        return ExitCode.BAD_CONFIG
+    # Before the audio device opens: PortAudio and LiveKit log from the first moment.
+    log_file = configure_logging(getattr(logging, settings.log.level), settings.log.file)
+    log.info("anyreach-tui starting; log file %s", log_file)
+    parts = build_dashboard(settings, args.conversation_ids)
+    app = parts.app
+
+    async def end_on_signal() -> None:
+        await app.end_sessions(SIGNAL_END_GRACE_S)
+        if not terminal_alive():
+            ending.leave_now()  # nothing to restore, and Textual's teardown would hang on it
+        # The terminal is there: let Textual restore it (cooked mode, main screen) in
+        # whatever time is left; the deadline started with the signal still bounds it.
+        app.exit(0)
+
+    ending = Ending(end_on_signal, signals=UI_SIGNALS, last_words=lambda: log_exit(parts, ending))
+    code = 0
+    try:
+        with ending:
+            code = int(app.run() or 0)
+    except OSError as error:  # the terminal went away under Textual (EIO)
+        log.warning("terminal lost: %s", error)
+    finally:
+        log_exit(parts, ending)
+        parts.close_audio()
+    return code
+
+
+def log_exit(parts: DashboardParts, ending: Ending) -> None:
+    still_open = parts.monitor.still_open
+    log.info("exiting (signal %s); sessions not ended: %d", ending.signal_name, len(still_open))
+
+
+if __name__ == "__main__":
+    main()
