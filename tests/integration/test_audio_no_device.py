@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = r"""
 import json, sys, time
 from tui.audio import AudioRouter, open_output_device
-from tui.audio.logfile import configure_logging
+from tui.core.logs import configure_logging
 
 log_file = configure_logging()
 spec, no_audio = json.loads(sys.argv[1])
