@@ -22,7 +22,7 @@ from tui.anyreach import (
     ConversationNotActive,
     ConversationNotFound,
 )
-from tui.demo.calls import CallOptions
+from tui.demo.calls import CallOptions, SimulatedCall
 from tui.demo.stack import DemoStack, StackCall
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
@@ -319,4 +319,10 @@ def test_stack_repr_shows_no_key() -> None:
     stack = DemoStack(calls=0)
     assert stack.api_key.startswith("ak_")
     assert stack.api_key not in repr(stack)
-    assert isinstance(StackCall("c", "telephone", "support", "+1555"), StackCall)
+    # Where to connect, and nothing else: no API key, no LiveKit key or secret.
+    assert repr(stack) == f"DemoStack(api_url={stack.api_url!r}, livekit_url={stack.livekit_url!r})"
+    # A call's repr, bots and all, names its room but not the LiveKit secret its bots sign with.
+    server = stack.server
+    call = SimulatedCall(server.url, server.api_key, "s3cr3t-" + "x" * 32, "room-r")
+    shown = repr(StackCall("c", "telephone", "support", "+1555", "room-r", call))
+    assert "room-r" in shown and "s3cr3t-" not in shown and stack.api_key not in shown
