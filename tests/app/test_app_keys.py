@@ -205,3 +205,14 @@ async def test_quits_at_a_tiny_size() -> None:
         await pilot.press("q")
         await pilot.pause()
     assert app.return_value == 0
+
+
+async def test_a_notice_given_before_or_after_the_start_shows_in_the_status_line() -> None:
+    app = DashboardApp(scripted_dashboard(2), None, notice="No audio device: playing nothing")
+    async with app.run_test(size=(160, 30)) as pilot:
+        await pilot.pause()
+        assert "No audio device: playing nothing" in screen_text(app)
+        app.set_notice("Audio device lost, retrying")
+        await pilot.pause()
+        assert "Audio device lost, retrying" in screen_text(app)
+        assert app.dashboard_screen.notice == "Audio device lost, retrying"
