@@ -199,10 +199,16 @@ class LiveKitServer:
         self._signal(signal.SIGCONT)
         self._signal(signal.SIGTERM)
         try:
-            self._proc.wait(timeout)
+            self._proc.wait(min(1.0, timeout))
         except subprocess.TimeoutExpired:
-            self._signal(signal.SIGKILL)
-            self._proc.wait(5)
+            # A SIGTERM that arrives just after start can leave its graceful shutdown
+            # hanging ("exit requested ... force: false"); a second one forces it.
+            self._signal(signal.SIGTERM)
+            try:
+                self._proc.wait(max(0.0, timeout - 1.0))
+            except subprocess.TimeoutExpired:
+                self._signal(signal.SIGKILL)
+                self._proc.wait(5)
         self._proc = None
         _LIVE.discard(self)
 
