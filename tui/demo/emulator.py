@@ -10,7 +10,8 @@ It serves, over real HTTP on loopback, what the documentation describes:
 
 Keys are random per run and live only in this process.  Conversations live
 in memory; the demo stack (or a test) drives their status lifecycle.  Test
-hooks inject faults (``fail_next``, ``fail_for``, ``delay_next``) and record
+hooks inject faults (``fail_next``, ``fail_for``, ``delay_next``, and
+``unsafe_grants`` for listener tokens that could publish or be seen) and record
 every request (``requests``) so tests can count polls.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import dataclasses
 import itertools
 import json
 import secrets
@@ -191,9 +193,13 @@ class MintRecord:
     expires_at: datetime
 
 
-def listener_grants(room_name: str) -> lk_api.VideoGrants:
-    """What Anyreach grants a listener: join this room, subscribe, hidden, publish nothing."""
-    return lk_api.VideoGrants(
+def listener_grants(room_name: str, **overrides: Any) -> lk_api.VideoGrants:
+    """What Anyreach grants a listener: join this room, subscribe, hidden, publish nothing.
+
+    ``overrides`` change fields of it, for fault hooks only (``hidden=False``,
+    ``can_publish=True``...); ``None`` leaves that grant out of the JWT.
+    """
+    grants = lk_api.VideoGrants(
         room_join=True,
         room=room_name,
         can_subscribe=True,
@@ -202,6 +208,15 @@ def listener_grants(room_name: str) -> lk_api.VideoGrants:
         can_publish_data=False,
         hidden=True,
     )
+    return dataclasses.replace(grants, **overrides) if overrides else grants
+
+
+@dataclass
+class GrantFault:
+    """The next ``remaining`` listener tokens carry ``overrides`` (``unsafe_grants``)."""
+
+    remaining: int
+    overrides: dict[str, Any]
 
 
 class ApiEmulator:
@@ -231,6 +246,7 @@ class ApiEmulator:
         self._created: set[datetime] = set()
         self._last_created: datetime | None = None
         self._faults: list[Fault] = []
+        self._grant_faults: list[GrantFault] = []
         self._identities = itertools.count(1)
         self.requests: list[RequestRecord] = []
         self.minted: list[MintRecord] = []
@@ -447,8 +463,33 @@ class ApiEmulator:
         """Stall the next ``count`` matching requests ``seconds`` before serving them."""
         self._faults.append(Fault(0, endpoint, remaining=count, delay=seconds))
 
+    def unsafe_grants(self, count: int = 1, **overrides: Any) -> None:
+        """Mint the next ``count`` listener tokens with these grants changed.
+
+        Keyword names are ``livekit.api.VideoGrants`` fields (``hidden=False``,
+        ``can_publish=True``, ``can_publish_data=True``, ``room_join=None``...);
+        ``None`` leaves the grant out of the JWT, as another minter might.
+        """
+        unknown = set(overrides) - {f.name for f in dataclasses.fields(lk_api.VideoGrants)}
+        if unknown:
+            raise ValueError(f"not VideoGrants fields: {sorted(unknown)}")
+        if count < 1:
+            raise ValueError("count must be at least 1")
+        self._grant_faults.append(GrantFault(count, dict(overrides)))
+
+    def _grant_overrides(self) -> dict[str, Any]:
+        """The overrides for the token being minted now (and one fewer to go)."""
+        if not self._grant_faults:
+            return {}
+        fault = self._grant_faults[0]
+        fault.remaining -= 1
+        if fault.remaining <= 0:
+            self._grant_faults.pop(0)
+        return fault.overrides
+
     def clear_faults(self) -> None:
         self._faults.clear()
+        self._grant_faults.clear()
 
     def request_count(self, endpoint: Endpoint | None = None, status: int | None = None) -> int:
         return sum(
@@ -576,7 +617,7 @@ class ApiEmulator:
     def _mint(self, conversation: EmulatedConversation) -> dict[str, str]:
         assert conversation.room_name is not None
         identity = f"listener-{next(self._identities)}-{secrets.token_hex(4)}"
-        grants = listener_grants(conversation.room_name)
+        grants = listener_grants(conversation.room_name, **self._grant_overrides())
         with warnings.catch_warnings():
             # livekit-server --dev's well-known secret is short; that is its business.
             warnings.simplefilter("ignore", InsecureKeyLengthWarning)
