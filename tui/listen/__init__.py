@@ -2,6 +2,7 @@
 
 from tui.listen.audio import AudioOutput
 from tui.listen.errors import SessionClosedError, SessionError
+from tui.listen.grants import check_listener_token
 from tui.listen.levels import AudioLevel
 from tui.listen.session import (
     STATE_CONNECTED,
@@ -28,5 +29,6 @@ __all__ = [
     "SessionError",
     "SessionState",
     "Transcript",
+    "check_listener_token",
     "listen",
 ]
