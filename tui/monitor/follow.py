@@ -41,7 +41,14 @@ from typing import Any, Literal, Protocol
 
 from tui.anyreach import AnyreachError, ErrorKind, ListenerGrant
 from tui.core.backoff import Backoff
-from tui.listen import AudioLevel, AudioOutput, SessionError, SessionState, Transcript
+from tui.listen import (
+    AudioLevel,
+    AudioOutput,
+    SessionError,
+    SessionState,
+    Transcript,
+    check_listener_token,
+)
 
 log = logging.getLogger(__name__)
 
@@ -345,6 +352,11 @@ class CallFollower:
                 if self._api_trouble:
                     self._api_trouble = False
                     self._emit(Recovered())
+                # The token guard: never join with a token that could publish or be seen.
+                refusal = check_listener_token(grant.token)
+                if refusal is not None:
+                    self._emit(SessionFailed(refusal))
+                    raise _GiveUp(Ended("refused", refusal))
                 return grant
             await self._pause(backoff.next_delay())
         return None
