@@ -150,15 +150,15 @@ class BotProcess:
             if remaining <= 0:
                 raise TimeoutError("the bot process did not report in time")
             try:
-                message = self._inbox.get(timeout=remaining)
+                report = self._inbox.get(timeout=remaining)
             except queue.Empty:
                 continue
-            if message is None:
+            if report is None:
                 raise BotProcessError(f"the bot process exited; log: {self.log_path}")
-            if message.get("event") == "error":
-                raise BotProcessError(str(message.get("message")))
-            if predicate(message):
-                return message
+            if report.get("event") == "error":
+                raise BotProcessError(str(report.get("message")))
+            if predicate(report):
+                return report
 
     def wait_ready(self, timeout: float = 30.0) -> Message:
         """Until every call has both bots in its room."""
@@ -253,7 +253,8 @@ async def _run(spec: Message) -> None:
         _report({"event": "ready", "rooms": [call.room_name for call in calls]})
         all_ended = asyncio.ensure_future(asyncio.gather(*(c.wait_ended() for c in calls)))
         stop_wait = asyncio.ensure_future(stop.wait())
-        await asyncio.wait({all_ended, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+        waiters: set[asyncio.Future[Any]] = {all_ended, stop_wait}
+        await asyncio.wait(waiters, return_when=asyncio.FIRST_COMPLETED)
         if all_ended.done():
             _report({"event": "done"})
             await stop_wait  # stay until told, so the parent decides when rooms empty

@@ -662,6 +662,33 @@ def _error(status: int, detail: Any, headers: Any = None) -> web.Response:
     return response
 
 
+def _field_equals(name: str, value: object) -> Match:
+    return lambda c: bool(getattr(c, name) == value)
+
+
+def _field_contains(name: str, needle: str) -> Match:
+    return lambda c: needle in (getattr(c, name) or "").lower()
+
+
+def _duration_between(above: float | None, below: float | None) -> Match:
+    def match(c: EmulatedConversation) -> bool:
+        if c.duration is None:
+            return False
+        return (above is None or c.duration > above) and (below is None or c.duration < below)
+
+    return match
+
+
+def _created_between(after: datetime | None, before: datetime | None) -> Match:
+    return lambda c: (
+        (after is None or c.created_at > after) and (before is None or c.created_at < before)
+    )
+
+
+def _metadata_has(wanted: dict[str, Any]) -> Match:
+    return lambda c: all(c.custom_metadata.get(k) == v for k, v in wanted.items())
+
+
 def _filters(query: Any) -> tuple[int, list[Match]]:
     """The page size and the predicates the query asks for (``QueryError`` if invalid)."""
     matches: list[Match] = []
@@ -671,7 +698,7 @@ def _filters(query: Any) -> tuple[int, list[Match]]:
             value = query[name]
             if value not in allowed:
                 raise QueryError(f"Invalid {name}: {value!r}")
-            matches.append(lambda c, n=name, v=value: getattr(c, n) == v)
+            matches.append(_field_equals(name, value))
 
     def number(name: str) -> float | None:
         if name not in query:
@@ -694,19 +721,18 @@ def _filters(query: Any) -> tuple[int, list[Match]]:
     choice("direction", DIRECTIONS)
     for exact in ("agent_id", "agent_version_id"):
         if exact in query:
-            matches.append(lambda c, n=exact, v=query[exact]: getattr(c, n) == v)
+            matches.append(_field_equals(exact, query[exact]))
     for partial in ("user_id", "agent_number"):
         if partial in query:
-            needle = query[partial].lower()
-            matches.append(lambda c, n=partial, v=needle: v in (getattr(c, n) or "").lower())
+            matches.append(_field_contains(partial, query[partial].lower()))
     if (above := number("duration_above")) is not None:
-        matches.append(lambda c, v=above: c.duration is not None and c.duration > v)
+        matches.append(_duration_between(above, None))
     if (below := number("duration_below")) is not None:
-        matches.append(lambda c, v=below: c.duration is not None and c.duration < v)
+        matches.append(_duration_between(None, below))
     if (after := moment("created_after")) is not None:
-        matches.append(lambda c, v=after: c.created_at > v)
+        matches.append(_created_between(after, None))
     if (before := moment("created_before")) is not None:
-        matches.append(lambda c, v=before: c.created_at < v)
+        matches.append(_created_between(None, before))
     if "custom_metadata" in query:
         try:
             wanted = json.loads(query["custom_metadata"])
@@ -714,10 +740,10 @@ def _filters(query: Any) -> tuple[int, list[Match]]:
             raise QueryError("Invalid custom_metadata: not JSON") from None
         if not isinstance(wanted, dict):
             raise QueryError("Invalid custom_metadata: must be a JSON object")
-        matches.append(lambda c, w=wanted: all(c.custom_metadata.get(k) == v for k, v in w.items()))
+        matches.append(_metadata_has(wanted))
     if "cursor" in query:
         cursor = _decode_cursor(query["cursor"])
-        matches.append(lambda c, v=cursor: c.created_at < v)
+        matches.append(_created_between(None, cursor))
     limit = DEFAULT_PAGE_SIZE
     if "limit" in query:
         try:

@@ -26,7 +26,7 @@ import itertools
 import logging
 import random
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
@@ -328,10 +328,10 @@ class DemoStack:
         return [c for c in self.calls if c.status == "in_progress"]
 
 
-async def _finish_even_if_cancelled(awaitable: asyncio.Future[object] | object) -> None:
+async def _finish_even_if_cancelled(awaitable: Awaitable[object]) -> None:
     """Await a thread's work to its end even if we are cancelled meanwhile, so a
     server being started in a thread is never left running unseen."""
-    future = asyncio.ensure_future(awaitable)  # type: ignore[arg-type]
+    future = asyncio.ensure_future(awaitable)
     try:
         await asyncio.shield(future)
     except asyncio.CancelledError:
