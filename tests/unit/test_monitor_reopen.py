@@ -11,6 +11,7 @@ from collections.abc import Iterable
 from types import SimpleNamespace
 from typing import Any
 
+from tests.fixtures.listen import listener_token
 from tui.monitor.model import Dashboard
 from tui.monitor.monitor import Monitor
 
@@ -47,7 +48,8 @@ class SlowEndingSession:
 
 class Tokens:
     async def listener_token(self, conversation_id: str) -> Any:
-        return SimpleNamespace(url="ws://x", token="t")
+        # A token the follower's guard accepts: hidden, subscribe-only (never used to join).
+        return SimpleNamespace(url="ws://x", token=listener_token(("key", "s" * 32), "room"))
 
 
 async def test_reopened_call_keeps_its_output_while_the_old_one_stops() -> None:
