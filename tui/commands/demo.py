@@ -29,6 +29,7 @@ from typing import IO
 from tui.commands.ending import leave
 from tui.commands.exit_codes import ExitCode, exit_codes_help
 from tui.core.paths import demo_stack_log
+from tui.core.redact import REDACTED
 from tui.demo.server_install import ServerInstallError, ensure_livekit_server
 
 STACK_START_TIMEOUT = 60.0  # first start may synthesise speech before calls appear
@@ -100,11 +101,13 @@ class StackProcess:
         try:
             for raw in self.proc.stdout:
                 line = raw.decode(errors="replace").strip()
-                self.log.write(raw)
                 if line.startswith("api_url: "):
                     self.api_url = line.removeprefix("api_url: ")
                 elif line.startswith("api_key: "):
                     self.api_key = line.removeprefix("api_key: ")
+                    # A key, even a local one, is never written to a log.
+                    raw = f"api_key: {REDACTED}\n".encode()
+                self.log.write(raw)
                 if self.api_url and self.api_key:
                     break
         finally:
