@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import functools
-import json
 import logging
-import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, TextIO
@@ -31,6 +29,7 @@ from tui.anyreach import AnyreachClient, AnyreachError, ErrorKind
 from tui.commands.ending import HEADLESS_SIGNALS, Ending, leave
 from tui.commands.exit_codes import ExitCode, exit_codes_help
 from tui.config import Settings, add_config_arguments, settings_or_report
+from tui.core.jsonlines import json_line, utc_timestamp
 from tui.core.logs import configure_logging
 from tui.listen import AudioOutput
 from tui.monitor.discovery import DiscoveryPoller, DiscoveryUpdate
@@ -47,7 +46,6 @@ from tui.monitor.follow import (
     TranscriptReceived,
     listen_session,
 )
-from tui.monitor.store import utc_timestamp
 
 log = logging.getLogger(__name__)
 
@@ -56,9 +54,6 @@ TAIL_FLAGS = ("--api-url", "--org-id", "--device", "--no-audio", "--log-level")
 # rejoining a lost call after DEFAULT_PATIENCE_S.
 TAIL_POLICY = FollowPolicy(patience_s=DEFAULT_PATIENCE_S, fail_fast=True)
 END_GRACE_S = END_TIMEOUT_S + 0.5
-# C1 control characters (U+0080-U+009F) act as escape sequences on some terminals;
-# json.dumps escapes C0 controls but leaves these raw.
-_C1_CONTROLS = re.compile("[\u007f-\u009f]")
 
 # What an API refusal means for tail's exit status: the only such map.
 EXIT_FOR_KIND = {
@@ -101,8 +96,7 @@ class JsonLines:
             "event": event,
             **fields,
         }
-        line = json.dumps(record, ensure_ascii=False)
-        line = _C1_CONTROLS.sub(lambda m: f"\\u{ord(m.group(0)):04x}", line)
+        line = json_line(record)
         try:
             self._stream.write(line + "\n")
             self._stream.flush()

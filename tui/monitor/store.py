@@ -17,9 +17,11 @@ import re
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol
+
+from tui.core.jsonlines import json_line, utc_timestamp
 
 FILE_SUFFIX = ".jsonl"
 _UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
@@ -48,22 +50,15 @@ class StoredSegment:
     conversation_id: str
 
     def to_json(self) -> str:
-        return json.dumps(
+        return json_line(
             {
                 "id": self.id,
                 "conversation_id": self.conversation_id,
                 "role": self.role,
                 "text": self.text,
                 "ts": self.ts,
-            },
-            ensure_ascii=False,
+            }
         )
-
-
-def utc_timestamp(moment: datetime | None = None) -> str:
-    """ISO 8601 UTC with milliseconds and a ``Z``: ``2025-01-31T12:00:00.123Z``."""
-    moment = (moment or datetime.now(UTC)).astimezone(UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def transcript_file_name(conversation_id: str) -> str:
