@@ -365,6 +365,20 @@ class AgentBot(Bot):
                 log.warning("%r: closing a transcription stream failed", self, exc_info=True)
         await self._legacy(legacy_id, "agent", self.identity, self.track_sid, said, True)
 
+    async def replay_segment(self, segment_id: str, text: str) -> None:
+        """Send an already settled agent segment again, whole and final.
+
+        An agent may do this after a reconnect; ``text`` may differ from what was
+        first said (a corrected transcript).  Not recorded in ``sent_segments``: it
+        is a repeat, and what a listener must keep is the first version.
+        """
+        writer = await self._open_stream(segment_id, self.identity)
+        if writer is None:
+            return
+        writer = await self._write(writer, text)
+        if writer is not None:
+            await writer.aclose(attributes={ATTR_FINAL: "true"})
+
     async def transcribe_caller_line(
         self, text: str, duration: float, caller_identity: str, caller_track_sid: str | None
     ) -> None:
