@@ -37,7 +37,7 @@ class CallUpdater:
         store: TranscriptStore | None = None,
         alerts: AlertMatcher | None = None,
         on_alert: Callable[[MonitoredCall], None] = lambda _call: None,
-        on_store_error: Callable[[str], None] = lambda _text: None,
+        on_store_error: Callable[[str | None], None] = lambda _text: None,
         on_event: Callable[[MonitoredCall, FollowEvent], None] = lambda _call, _event: None,
     ) -> None:
         self.call = call
@@ -82,7 +82,11 @@ class CallUpdater:
                 log.warning(
                     "could not save a transcript line of %s: %s", call.conversation_id, error
                 )
-                self._on_store_error(f"Transcripts not saved: {error.strerror or error}")
+                self._on_store_error(
+                    f"Transcripts not saved: {error.strerror or error} (kept, retried)"
+                )
+            else:
+                self._on_store_error(None)  # saving works (again): kept lines are written
         call.add_transcript(segment.id, segment.role, segment.text, final)
         if self._alerts is not None and self._alerts.matches(segment.text):
             if call.flag_alert(segment.id):  # the model flags each line once

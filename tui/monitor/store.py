@@ -6,12 +6,17 @@ Each line is handed to the kernel with a single ``os.write`` on an
 power cut, at the cost of a disk flush per line).  A segment id is written at
 most once per conversation: a reconnect replays segments, and a restarted app
 reads the ids already in the file before appending.
+
+When the disk refuses a line (full, read-only) the line is kept, in order, and
+written before the next one as soon as the disk takes it again: a full disk
+delays lines, it does not lose them (up to ``MAX_PENDING_LINES`` per call).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import threading
@@ -23,7 +28,10 @@ from typing import Any, Protocol
 
 from tui.core.jsonlines import json_line, utc_timestamp
 
+log = logging.getLogger(__name__)
+
 FILE_SUFFIX = ".jsonl"
+MAX_PENDING_LINES = 10_000  # per conversation, while the disk refuses: ~1 MB
 _UNSAFE_CHARACTERS = re.compile(r"[^A-Za-z0-9._-]")
 _MAX_NAME_LENGTH = 100
 
@@ -121,6 +129,8 @@ class _OpenTranscript:
         self.ids: set[str] = set()
         # A file cut mid-line must not glue our first line onto that fragment.
         self.needs_newline = False
+        # Lines the disk refused, oldest first, with their segment ids: written first.
+        self.pending: list[tuple[str, bytes]] = []
         if path.exists():
             self.ids = {str(record["id"]) for record in _records(path)}
             with path.open("rb") as file:
@@ -137,7 +147,9 @@ class TranscriptStore:
 
     ``enabled=False`` keeps the same interface and writes nothing.  ``append``
     raises ``OSError`` when the disk refuses (full, read-only): the caller
-    decides how to tell the user.  Safe to call from several threads.
+    decides how to tell the user; the line is kept and written by a later
+    ``append`` (or ``close``) once the disk takes it.  Safe to call from several
+    threads.
     """
 
     def __init__(self, directory: Path, *, enabled: bool = True, fsync: bool = False) -> None:
@@ -162,25 +174,39 @@ class TranscriptStore:
         with self._lock:
             transcript = self._transcript(conversation_id)
             segment_id = str(segment.id)
-            if segment_id in transcript.ids:
+            if segment_id in transcript.ids or any(
+                pending_id == segment_id for pending_id, _ in transcript.pending
+            ):
                 return False
-            line = (
-                StoredSegment(
-                    segment_id,
-                    segment.role,
-                    segment.text,
-                    utc_timestamp(settled_at),
-                    conversation_id,
-                ).to_json()
-                + "\n"
-            )
-            data = ("\n" if transcript.needs_newline else "") + line
-            self._write_all(transcript.fd, data.encode("utf-8"))
+            line = StoredSegment(
+                segment_id,
+                segment.role,
+                segment.text,
+                utc_timestamp(settled_at),
+                conversation_id,
+            ).to_json()
+            transcript.pending.append((segment_id, (line + "\n").encode("utf-8")))
+            if len(transcript.pending) > MAX_PENDING_LINES:
+                del transcript.pending[0]  # the disk has refused for hours: keep the newest
+            self._write_pending(transcript)  # raises OSError while the disk refuses
+            return True
+
+    def _write_pending(self, transcript: _OpenTranscript) -> None:
+        while transcript.pending:
+            segment_id, line = transcript.pending[0]
+            data = (b"\n" if transcript.needs_newline else b"") + line
+            try:
+                self._write_all(transcript.fd, data)
+            except OSError:
+                # Part of the line may be on disk: the next attempt starts on a new
+                # line, and readers skip the fragment.
+                transcript.needs_newline = True
+                raise
             transcript.needs_newline = False
             transcript.ids.add(segment_id)
+            del transcript.pending[0]
             if self.fsync:
                 os.fsync(transcript.fd)
-            return True
 
     def has(self, conversation_id: str, segment_id: str) -> bool:
         """Whether that segment is already saved (reads the file on first use)."""
@@ -190,10 +216,19 @@ class TranscriptStore:
             return segment_id in self._transcript(conversation_id).ids
 
     def close(self, conversation_id: str) -> None:
-        """Release the file of a conversation that has retired."""
+        """Release the file of a conversation that has retired (a last try for kept lines)."""
         with self._lock:
             transcript = self._open.pop(conversation_id, None)
             if transcript is not None:
+                try:
+                    self._write_pending(transcript)
+                except OSError as error:
+                    log.error(
+                        "%d transcript line(s) of %s could not be saved: %s",
+                        len(transcript.pending),
+                        conversation_id,
+                        error,
+                    )
                 os.close(transcript.fd)
 
     def close_all(self) -> None:
