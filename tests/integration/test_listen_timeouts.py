@@ -14,9 +14,8 @@
 from __future__ import annotations
 
 import asyncio
-import socket
 import warnings
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -37,15 +36,6 @@ DEFAULT_CONNECT_TIMEOUT_S = 15.0  # the SDK's promise, and listen()'s default
 SLACK_S = 1.0
 LISTENER = "timeout-listener"
 PUBLISHER = "publisher"
-
-
-@pytest.fixture
-def silent_port() -> Iterator[str]:
-    """A TCP port that accepts connections (kernel backlog) but never answers a byte."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        yield f"ws://127.0.0.1:{sock.getsockname()[1]}"
 
 
 async def timed_failure(

@@ -6,11 +6,15 @@ import asyncio
 
 import pytest
 
-from tests.fixtures.anyreach import StackFactory
-from tests.fixtures.live import POLL_INTERVAL, LiveFactory, until
+from tests.fixtures.anyreach import FAST_RETRY, StackFactory
+from tests.fixtures.live import FAST_POLICY, POLL_INTERVAL, LiveFactory, until
+from tui.anyreach import AnyreachClient
 from tui.demo.calls import CallOptions
-from tui.demo.emulator import SCOPE_READ
+from tui.demo.emulator import SCOPE_READ, ApiEmulator
+from tui.demo.livekit_server import DEV_API_KEY, DEV_API_SECRET
 from tui.monitor.discovery import KEY_REJECTED_BANNER
+from tui.monitor.model import Dashboard
+from tui.monitor.monitor import Monitor
 
 pytestmark = pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 
@@ -151,3 +155,35 @@ async def test_a_refused_pane_retires_when_its_call_is_over(
     await until(
         lambda: active.id not in monitor.dashboard, 20, "refused pane retired", monitor.dashboard
     )
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(120)
+async def test_a_room_that_never_answers_shows_the_15_s_timeout_and_retries(
+    silent_port: str,
+) -> None:
+    """The real 15 s default: the pane says so in words, then joins again with backoff."""
+    async with ApiEmulator(silent_port, DEV_API_KEY, DEV_API_SECRET) as emulator:
+        conversation = emulator.create_conversation(status="in_progress", room_name="mute")
+        client = AnyreachClient(emulator.url, emulator.admin_key, retries=FAST_RETRY)
+        dashboard = Dashboard()
+        monitor = Monitor(
+            dashboard, client, pinned=[conversation.id], discovery=False, policy=FAST_POLICY
+        )
+        monitor.start()
+        pane = dashboard.get(conversation.id)
+        assert pane is not None
+        try:
+            loop = asyncio.get_running_loop()
+            started = loop.time()
+            await until(lambda: pane.error is not None, 30, "the timeout in words", dashboard)
+            waited = loop.time() - started
+            assert pane.error is not None and "within 15 s" in pane.error, pane.error
+            assert 14.0 <= waited <= 20.0, f"the timeout came after {waited:.1f} s"
+            await until(
+                lambda: monitor.followers[conversation.id].mints >= 2, 30, "a retry", dashboard
+            )
+            assert not pane.ended, "the pane keeps trying while the call is active"
+        finally:
+            await monitor.aclose()
+            await client.aclose()

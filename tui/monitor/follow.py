@@ -58,7 +58,9 @@ RESUME_STALL_S = 8.0
 # With nobody to ask whether the call is active (no discovery, or not polled
 # yet), a 404 is taken as "room not ready" for this long.
 UNKNOWN_WAIT_S = 30.0
-# How long a session gets to end when the follower stops (the SDK's promise).
+# The SDK contract's bounds, passed explicitly to every session the follower opens:
+# joining gives up after CONNECT_TIMEOUT_S; ending is forced after END_TIMEOUT_S.
+CONNECT_TIMEOUT_S = 15.0
 END_TIMEOUT_S = 3.0
 # tail gives up rejoining after this long; the dashboard keeps trying while active.
 DEFAULT_PATIENCE_S = 60.0
@@ -169,7 +171,13 @@ def listen_session(grant: ListenerGrant, output: AudioOutput | None = None) -> S
     """A real ``tui.listen`` session for ``grant``, playing into ``output`` (if any)."""
     from tui.listen import listen  # late: the session layer pulls in livekit's native runtime
 
-    return listen(grant.url, grant.token, output=output)
+    return listen(
+        grant.url,
+        grant.token,
+        output=output,
+        connect_timeout=CONNECT_TIMEOUT_S,
+        end_timeout=END_TIMEOUT_S,
+    )
 
 
 @dataclass(frozen=True)
@@ -483,6 +491,7 @@ async def _first_of(*events: asyncio.Event) -> None:
 
 
 __all__ = [
+    "CONNECT_TIMEOUT_S",
     "DEFAULT_PATIENCE_S",
     "END_TIMEOUT_S",
     "RESUME_STALL_S",
