@@ -12,10 +12,10 @@ measure both; :class:`BotProcess` keeps them apart::
 The child is ``python -m tui.demo.bot_process``.  It reads one JSON spec line on
 stdin (secrets travel there, never on the command line) and reports JSON lines
 on stdout: ``ready``, the calls' events (``agent_joined``, ``caller_joined``,
-``agent_left``, ``ended``), every ``segment`` the bots published (with ``sent_at``,
-its ``time.monotonic()``), ``done`` when every call is over, ``error``.  Closing
-its stdin (or SIGTERM) makes it stop the calls and exit.  Its logging goes to
-stderr, which the parent sends to a file.
+``agent_left``, ``ended``), every ``segment`` the bots published (each field of
+``SentSegment``, ``published_at`` too), ``done`` when every call is over,
+``error``.  Closing its stdin (or SIGTERM) makes it stop the calls and exit.  Its
+logging goes to stderr, which the parent sends to a file.
 """
 
 from __future__ import annotations
@@ -176,7 +176,14 @@ class BotProcess:
             return [
                 (
                     m["room"],
-                    SentSegment(m["segment_id"], m["role"], m["text"], m["final"], m["channel"]),
+                    SentSegment(
+                        m["segment_id"],
+                        m["role"],
+                        m["text"],
+                        m["final"],
+                        m["channel"],
+                        m["published_at"],
+                    ),
                 )
                 for m in self.messages
                 if m.get("event") == "segment"
@@ -234,11 +241,7 @@ async def _run(spec: Message) -> None:
     loop.add_reader(sys.stdin.fileno(), on_stdin)
 
     def segment_reporter(room: str) -> Callable[[SentSegment], None]:
-        # sent_at: time.monotonic() as the bot's write returned; CLOCK_MONOTONIC is one
-        # clock for every process of the machine, so listeners elsewhere can time delivery.
-        return lambda segment: _report(
-            {"event": "segment", "room": room, "sent_at": time.monotonic(), **segment._asdict()}
-        )
+        return lambda segment: _report({"event": "segment", "room": room, **segment._asdict()})
 
     calls = [
         SimulatedCall(

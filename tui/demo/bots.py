@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 import warnings
 from collections.abc import Callable
 from datetime import timedelta
@@ -55,6 +56,9 @@ class SentSegment(NamedTuple):
     text: str
     final: bool
     channel: Channel = "stream"
+    # time.monotonic() as the bot began publishing it: one clock (CLOCK_MONOTONIC) for
+    # every process of the machine, so a listener in another process can time delivery.
+    published_at: float = 0.0
 
 
 def new_segment_id() -> str:
@@ -349,9 +353,12 @@ class AgentBot(Bot):
             await _sleep_until(started + at)
             said += chunk
             if writer is not None:
+                publishing = time.monotonic()
                 writer = await self._write(writer, chunk)
                 if writer is not None:
-                    self._on_sent(SentSegment(segment_id, "agent", said, False))
+                    self._on_sent(
+                        SentSegment(segment_id, "agent", said, False, "stream", publishing)
+                    )
             await self._legacy(legacy_id, "agent", self.identity, self.track_sid, said, False)
         await _sleep_until(started + duration)
         if writer is not None:
@@ -359,8 +366,9 @@ class AgentBot(Bot):
             if self.track_sid:
                 trailer[ATTR_TRACK_ID] = self.track_sid
             try:
+                publishing = time.monotonic()
                 await writer.aclose(attributes=trailer)
-                self._on_sent(SentSegment(segment_id, "agent", said, True))
+                self._on_sent(SentSegment(segment_id, "agent", said, True, "stream", publishing))
             except Exception:
                 log.warning("%r: closing a transcription stream failed", self, exc_info=True)
         await self._legacy(legacy_id, "agent", self.identity, self.track_sid, said, True)
@@ -443,6 +451,7 @@ class AgentBot(Bot):
     ) -> None:
         if not self._streams_on():
             return
+        publishing = time.monotonic()
         writer = await self._open_stream(
             segment_id, caller_identity, final=final, track_sid=track_sid or ""
         )
@@ -451,7 +460,7 @@ class AgentBot(Bot):
         try:
             await writer.write(text)
             await writer.aclose()
-            self._on_sent(SentSegment(segment_id, "caller", text, final))
+            self._on_sent(SentSegment(segment_id, "caller", text, final, "stream", publishing))
         except Exception:
             log.warning("%r: sending a caller transcript failed", self, exc_info=True)
 
@@ -478,10 +487,11 @@ class AgentBot(Bot):
             ],
         )
         try:
+            publishing = time.monotonic()
             # The SDK's call waits for an FFI callback; bound it so a dropped room
             # cannot stall the script (cancelling here is safe, unlike connect()).
             await asyncio.wait_for(room.local_participant.publish_transcription(transcription), 5)
-            self._on_sent(SentSegment(segment_id, role, text, final, "legacy"))
+            self._on_sent(SentSegment(segment_id, role, text, final, "legacy", publishing))
         except Exception:
             log.warning("%r: legacy transcription failed", self, exc_info=True)
 
