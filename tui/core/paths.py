@@ -16,6 +16,7 @@ APP_DIR_NAME = "anyreach-tui"
 CONFIG_FILE_NAME = "config.toml"
 LOG_FILE_NAME = "anyreach-tui.log"
 DEMO_STACK_LOG_NAME = "demo-stack.log"
+AUDIT_FILE_NAME = "audit.jsonl"
 
 
 def xdg_home(variable: str, fallback: str) -> Path:
@@ -57,6 +58,11 @@ def log_file() -> Path:
 def demo_stack_log() -> Path:
     """The demo stack's log (livekit-server, emulator, simulated calls), beside the log file."""
     return state_dir() / DEMO_STACK_LOG_NAME
+
+
+def audit_file() -> Path:
+    """Who heard which call, when: ``$XDG_STATE_HOME/anyreach-tui/audit.jsonl``."""
+    return state_dir() / AUDIT_FILE_NAME
 
 
 def cache_dir() -> Path:
