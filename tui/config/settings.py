@@ -123,6 +123,18 @@ class UiSettings(_Section):
     wallboard: bool = False
 
 
+class AuditSettings(_Section):
+    # One line when hearing a call starts and one when it stops (who, which call,
+    # when, why it stopped), written before the call's audio plays.
+    enabled: bool = True
+    file: Path = Field(default_factory=paths.audit_file)
+
+    @field_validator("file", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+
 class LogSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     file: Path = Field(default_factory=paths.log_file)
@@ -188,6 +200,7 @@ class Settings(BaseSettings):
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
     keys: KeyBindings = Field(default_factory=dict)
+    audit: AuditSettings = Field(default_factory=AuditSettings)
     log: LogSettings = Field(default_factory=LogSettings)
 
     # Set by the loader: which file was read, and what the user should be told.
