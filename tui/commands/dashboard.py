@@ -29,6 +29,7 @@ from tui.config import Settings, add_config_arguments, settings_or_report
 from tui.core import paths
 from tui.core.logs import configure_logging
 from tui.monitor.alerts import AlertMatcher
+from tui.monitor.audit import AuditTrail
 from tui.monitor.model import Dashboard
 from tui.monitor.monitor import Monitor
 from tui.monitor.store import TranscriptStore
@@ -81,6 +82,15 @@ class DashboardParts:
     app: DashboardApp
     monitor: Monitor
     router: AudioRouter
+    audit: AuditTrail | None = None
+
+    def close_audit(self) -> None:
+        """End the interval being heard ("quit") and release the audit file; never raises."""
+        if self.audit is not None:
+            try:
+                self.audit.close("quit")
+            except Exception:
+                log.exception("closing the audit trail failed")
 
     def close_audio(self) -> None:
         """Stop PortAudio and its watchdog thread (gives fd 2 back); never raises."""
@@ -94,6 +104,9 @@ def build_dashboard(settings: Settings, pinned: Sequence[str] = ()) -> Dashboard
     assert settings.api_key is not None
     client = AnyreachClient(settings.api_url, settings.api_key.get_secret_value(), settings.org_id)
     dashboard = Dashboard(wallboard=settings.ui.wallboard)
+    # Before the monitor subscribes: observers hear of a change in the order they
+    # subscribed, so a hearing's start line is written before the router plays it.
+    audit = AuditTrail(dashboard, settings.audit.file, enabled=settings.audit.enabled)
     no_audio = settings.audio.no_audio or settings.ui.wallboard
     router = AudioRouter(open_output_device(settings.audio.device, no_audio=no_audio))
     transcripts = settings.transcripts
@@ -121,7 +134,7 @@ def build_dashboard(settings: Settings, pinned: Sequence[str] = ()) -> Dashboard
         notice=router.notice,
     )
     router.on_notice(lambda text: show_notice_from_thread(app, text))
-    return DashboardParts(app, monitor, router)
+    return DashboardParts(app, monitor, router, audit)
 
 
 def show_notice_from_thread(app: DashboardApp, text: str) -> None:
@@ -170,7 +183,11 @@ def run(argv: Sequence[str], stderr: TextIO) -> int:
         # whatever time is left; the deadline started with the signal still bounds it.
         app.exit(0)
 
-    ending = Ending(end_on_signal, signals=UI_SIGNALS, last_words=lambda: log_exit(parts, ending))
+    def last_words() -> None:
+        parts.close_audit()
+        log_exit(parts, ending)
+
+    ending = Ending(end_on_signal, signals=UI_SIGNALS, last_words=last_words)
     code = 0
     try:
         with ending:
@@ -178,6 +195,7 @@ def run(argv: Sequence[str], stderr: TextIO) -> int:
     except OSError as error:  # the terminal went away under Textual (EIO)
         log.warning("terminal lost: %s", error)
     finally:
+        parts.close_audit()
         log_exit(parts, ending)
         parts.close_audio()
     return code

@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "tail": ("tui.commands.tail", "print a call's events as JSON lines, no UI"),
     "export": ("tui.commands.export", "write a saved transcript as Markdown or JSON lines"),
     "devices": ("tui.commands.devices", "list audio output devices"),
+    "audit": ("tui.commands.audit", "print who heard which call, when (the audit trail)"),
 }
 DASHBOARD_MODULE = "tui.commands.dashboard"
 
