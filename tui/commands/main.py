@@ -22,6 +22,7 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "export": ("tui.commands.export", "write a saved transcript as Markdown or JSON lines"),
     "devices": ("tui.commands.devices", "list audio output devices"),
     "audit": ("tui.commands.audit", "print who heard which call, when (the audit trail)"),
+    "doctor": ("tui.commands.doctor", "check configuration, API, key, room, audio, terminal"),
 }
 DASHBOARD_MODULE = "tui.commands.dashboard"
 
