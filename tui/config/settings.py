@@ -123,6 +123,34 @@ class UiSettings(_Section):
     wallboard: bool = False
 
 
+# Anyreach documents no public URL for a conversation in its web app; this is the
+# app host with the conversations path, and [links] conversation_url changes it.
+CONVERSATION_ID_PLACEHOLDER = "{conversation_id}"
+DEFAULT_CONVERSATION_URL = f"https://app.anyreach.ai/conversations/{CONVERSATION_ID_PLACEHOLDER}"
+
+
+class LinkSettings(_Section):
+    conversation_url: str = Field(
+        default=DEFAULT_CONVERSATION_URL,
+        description="a conversation in the web app; {conversation_id} is replaced (encoded)",
+    )
+
+    @field_validator("conversation_url", mode="after")
+    @classmethod
+    def _url_template(cls, value: str) -> str:
+        value = value.strip()
+        if not re.match(r"^https?://[^/\s]+", value):
+            raise ValueError("must be an http:// or https:// URL")
+        if any(not char.isprintable() or char.isspace() for char in value):
+            raise ValueError("must not contain spaces or control characters")
+        if CONVERSATION_ID_PLACEHOLDER not in value:
+            raise ValueError(f"must contain {CONVERSATION_ID_PLACEHOLDER}")
+        rest = value.replace(CONVERSATION_ID_PLACEHOLDER, "")
+        if "{" in rest or "}" in rest:
+            raise ValueError(f"the only placeholder is {CONVERSATION_ID_PLACEHOLDER}")
+        return value
+
+
 class AuditSettings(_Section):
     # One line when hearing a call starts and one when it stops (who, which call,
     # when, why it stopped), written before the call's audio plays.
@@ -199,6 +227,7 @@ class Settings(BaseSettings):
     transcripts: TranscriptSettings = Field(default_factory=TranscriptSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
+    links: LinkSettings = Field(default_factory=LinkSettings)
     keys: KeyBindings = Field(default_factory=dict)
     audit: AuditSettings = Field(default_factory=AuditSettings)
     log: LogSettings = Field(default_factory=LogSettings)
