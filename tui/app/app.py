@@ -17,6 +17,7 @@ from textual.app import App
 from textual.binding import Binding
 from textual.theme import BUILTIN_THEMES
 
+from tui.app import links
 from tui.app.commands import DashboardCommands
 from tui.app.screen import DashboardScreen
 from tui.monitor.model import Dashboard
@@ -51,6 +52,7 @@ class DashboardApp(App[int]):
         theme: str | None = None,
         display_tz: tzinfo | None = None,
         notice: str | None = None,
+        conversation_url: str = links.DEFAULT_CONVERSATION_URL,
     ) -> None:
         super().__init__()
         self.dashboard = dashboard
@@ -60,6 +62,8 @@ class DashboardApp(App[int]):
         self._requested_theme = theme
         self._display_tz = display_tz
         self._first_notice = notice
+        links.conversation_url(conversation_url, "")  # a template without the id fails now
+        self.conversation_url = conversation_url  # [links]: what `o` opens, `y` copies
         self._screen: DashboardScreen | None = None
         self._quitting = False
 
@@ -76,7 +80,10 @@ class DashboardApp(App[int]):
         if self._requested_theme:
             self.theme = self._requested_theme
         self._screen = DashboardScreen(
-            self.dashboard, display_tz=self._display_tz, notice=self._first_notice
+            self.dashboard,
+            display_tz=self._display_tz,
+            notice=self._first_notice,
+            conversation_url=self.conversation_url,
         )
         self.push_screen(self._screen)
         if self.monitor is not None:

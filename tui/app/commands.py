@@ -31,6 +31,16 @@ class DashboardCommands(Provider):
             ("Zoom focused call", "one pane full screen (enter)", run("zoom")),
             ("Add conversation by id", "open a pane for a conversation (a)", run("add")),
             ("Close focused pane", "end its session (x)", run("close_pane")),
+            (
+                "Open in the Anyreach web app",
+                "the focused conversation, in a local browser (o)",
+                run("open_link"),
+            ),
+            (
+                "Copy conversation id and link",
+                "to your terminal's clipboard, over SSH and tmux too (y)",
+                run("copy_link"),
+            ),
             ("Filter panes", "by caller, agent or words said (/)", run("filter")),
             ("Wallboard mode: toggle", "read-only big screen (w)", run("toggle_wallboard")),
             ("Keys", "show every key (?)", run("help")),

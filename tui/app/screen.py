@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import tzinfo
 from typing import ClassVar
 
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Container, VerticalScroll
@@ -19,6 +19,7 @@ from textual.reactive import var
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
+from tui.app import links
 from tui.app.layout import MIN_PANE_HEIGHT, grid_shape
 from tui.app.widgets.add_prompt import AddConversationScreen
 from tui.app.widgets.call_pane import CallPane
@@ -30,6 +31,10 @@ from tui.monitor.model import Change, Dashboard
 FLUSH_INTERVAL = 0.05  # at most ~20 repaints a second per pane
 TICK_INTERVAL = 1.0  # duration timers; not an animation: one step per second
 SMALL_WIDTH, SMALL_HEIGHT = 80, 24
+# Not on a wallboard: nobody sits at it to hear, type, or receive a browser or a clipboard.
+NOT_ON_WALLBOARD = frozenset(
+    {"toggle_listening", "stop_listening", "add", "filter", "open_link", "copy_link"}
+)
 
 
 class DashboardScreen(Screen[None]):
@@ -46,6 +51,8 @@ class DashboardScreen(Screen[None]):
         Binding("escape", "back", "Back", id="view.back"),
         Binding("a", "add", "Add", id="calls.add"),
         Binding("x", "close_pane", "Close", id="calls.close"),
+        Binding("o", "open_link", "Open in web app", show=False, id="link.open"),
+        Binding("y", "copy_link", "Copy id and link", show=False, id="link.copy"),
         Binding("slash", "filter", "Filter", id="view.filter"),
         Binding("w", "toggle_wallboard", "Wallboard", id="view.wallboard"),
         Binding("question_mark", "help", "Help", id="app.help"),
@@ -78,9 +85,11 @@ class DashboardScreen(Screen[None]):
         *,
         display_tz: tzinfo | None = None,
         notice: str | None = None,
+        conversation_url: str = links.DEFAULT_CONVERSATION_URL,
     ) -> None:
         super().__init__()
         self.set_reactive(DashboardScreen.notice, notice)
+        self.conversation_url = conversation_url
         self.dashboard = dashboard
         self.display_tz = display_tz
         self.panes: dict[str, CallPane] = {}
@@ -236,8 +245,8 @@ class DashboardScreen(Screen[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         read_only = self.dashboard.wallboard
-        if action in ("toggle_listening", "stop_listening", "add", "filter") and read_only:
-            return False  # the wallboard never plays audio and never prompts
+        if action in NOT_ON_WALLBOARD and read_only:
+            return False  # the wallboard never plays audio, prompts, opens or copies
         if action == "back" and not (self.dashboard.zoomed or self.dashboard.filter_text):
             return False
         return True
@@ -296,6 +305,71 @@ class DashboardScreen(Screen[None]):
     def action_close_pane(self) -> None:
         if self.dashboard.focused_id is not None:
             self.dashboard.remove_call(self.dashboard.focused_id)
+
+    def _focused_link(self) -> tuple[str, str] | None:
+        call = self.dashboard.focused
+        if call is None:
+            self.notify("No call is focused.", severity="warning", markup=False)
+            return None
+        return call.conversation_id, links.conversation_url(
+            self.conversation_url, call.conversation_id
+        )
+
+    def _key_of(self, action: str) -> str:
+        """The key that runs ``action`` now ([keys] may have remapped it), for messages."""
+        for active in self.active_bindings.values():  # with the keymap applied
+            if active.binding.action == action:
+                return self.app.get_key_display(active.binding)
+        return action
+
+    def action_open_link(self) -> None:
+        """``o``: the focused conversation in the web app, if a browser can reach the user."""
+        link = self._focused_link()
+        if link is None:
+            return
+        url = link[1]
+        why_not = links.no_local_browser()
+        if why_not is not None:
+            self.notify(
+                f"No local browser: {why_not}. Press {self._key_of('copy_link')} to copy "
+                f"the link: {url}",
+                title="Not opened",
+                severity="warning",
+                markup=False,
+            )
+            return
+        self._open_in_browser(url)
+
+    @work(group="links", exit_on_error=False)
+    async def _open_in_browser(self, url: str) -> None:
+        if await links.open_in_browser(url):
+            self.notify(f"Opened in your browser: {url}", markup=False)
+        else:
+            self.notify(
+                f"No browser could be started here. Press {self._key_of('copy_link')} to "
+                f"copy the link: {url}",
+                title="Not opened",
+                severity="warning",
+                markup=False,
+            )
+
+    def action_copy_link(self) -> None:
+        """``y``: id and link to the clipboard of the user's terminal (OSC 52, base64)."""
+        link = self._focused_link()
+        if link is None:
+            return
+        conversation_id, url = link
+        text = links.clipboard_text(conversation_id, url)
+        self.app.copy_to_clipboard(text)  # Textual writes ESC ] 52 ; c ; <base64> BEL
+        if links.plain_id(conversation_id):
+            self.notify(f"Sent to your terminal's clipboard (OSC 52): {text}", markup=False)
+        else:
+            self.notify(
+                "Sent the link only (OSC 52): the conversation id holds control "
+                f"characters or spaces, so it is not copied as text: {url}",
+                severity="warning",
+                markup=False,
+            )
 
     def action_filter(self) -> None:
         self._filter.add_class("-open")
