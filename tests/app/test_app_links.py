@@ -389,11 +389,6 @@ def test_the_app_refuses_a_template_without_the_id() -> None:
         DashboardApp(Dashboard(), None, conversation_url="https://x.example/")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tui/commands/dashboard.py (not this feature's file) does not pass "
-    "conversation_url=settings.links.conversation_url to DashboardApp yet",
-)
 def test_the_dashboard_command_gives_the_app_the_configured_template(tmp_path: Path) -> None:
     from tui.commands.dashboard import build_dashboard
 

@@ -132,6 +132,7 @@ def build_dashboard(settings: Settings, pinned: Sequence[str] = ()) -> Dashboard
         bell=settings.alerts.bell,
         theme=settings.ui.theme,
         notice=router.notice,
+        conversation_url=settings.links.conversation_url,
     )
     router.on_notice(lambda text: show_notice_from_thread(app, text))
     return DashboardParts(app, monitor, router, audit)
