@@ -13,9 +13,11 @@ terminal) and SIGTERM end every session and exit cleanly within 3.5 s, like
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import sys
+import traceback
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TextIO
@@ -23,7 +25,14 @@ from typing import TextIO
 from tui.anyreach import AnyreachClient
 from tui.app.app import DashboardApp, binding_ids, theme_names
 from tui.audio import AudioRouter, open_output_device
-from tui.commands.ending import SIGNAL_END_GRACE_S, UI_SIGNALS, Ending, leave, terminal_alive
+from tui.commands.ending import (
+    SIGNAL_END_GRACE_S,
+    UI_SIGNALS,
+    Ending,
+    leave,
+    terminal_alive,
+    terminal_restorer,
+)
 from tui.commands.exit_codes import ExitCode, exit_codes_help
 from tui.config import Settings, add_config_arguments, settings_or_report
 from tui.core import paths
@@ -36,7 +45,9 @@ from tui.monitor.store import TranscriptStore
 
 log = logging.getLogger(__name__)
 
-EXIT_CODES = (ExitCode.OK, ExitCode.BAD_CONFIG)
+EXIT_CODES = (ExitCode.OK, ExitCode.FAILURE, ExitCode.BAD_CONFIG)
+# After the sessions ended, how long a lost-terminal exit lets their teardowns report.
+SETTLE_S = 0.1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -177,16 +188,27 @@ def run(argv: Sequence[str], stderr: TextIO) -> int:
     app = parts.app
 
     async def end_on_signal() -> None:
-        await app.end_sessions(SIGNAL_END_GRACE_S)
-        if not terminal_alive():
-            ending.leave_now()  # nothing to restore, and Textual's teardown would hang on it
-        # The terminal is there: let Textual restore it (cooked mode, main screen) in
-        # whatever time is left; the deadline started with the signal still bounds it.
-        app.exit(0)
+        # The signal handler hands this to the loop in whatever context the main thread
+        # happened to be in; Textual needs its own (active_app): without it its shutdown
+        # stalled until the deadline, or failed (LookupError) into a slow interpreter exit.
+        with app._context():
+            await app.end_sessions(SIGNAL_END_GRACE_S)
+            if not terminal_alive():
+                # Nothing to restore, and Textual's teardown would hang on it.  A session
+                # just ended notes that its teardown is over a loop turn later: allow
+                # that, so the exit line counts only the sessions really abandoned.
+                await settle(parts.monitor, SETTLE_S)
+                ending.leave_now()
+            # The terminal is there: let Textual restore it (cooked mode, main screen) in
+            # whatever time is left; the deadline started with the signal still bounds it.
+            app.exit(0)
 
-    def last_words() -> None:
+    restore_terminal = terminal_restorer()  # before Textual changes the terminal's mode
+
+    def last_words() -> None:  # a forced exit: Textual did not restore the terminal
         parts.close_audit()
         log_exit(parts, ending)
+        restore_terminal()
 
     ending = Ending(end_on_signal, signals=UI_SIGNALS, last_words=last_words)
     code = 0
@@ -195,11 +217,25 @@ def run(argv: Sequence[str], stderr: TextIO) -> int:
             code = int(app.run() or 0)
     except OSError as error:  # the terminal went away under Textual (EIO)
         log.warning("terminal lost: %s", error)
+    except Exception:
+        # Say so, but still end through ``leave``: an exception left to the interpreter
+        # would run its own shutdown (LiveKit's runtime, seconds), past any deadline.
+        log.exception("the dashboard failed")
+        traceback.print_exc(file=stderr)
+        code = ExitCode.FAILURE
     finally:
         parts.close_audit()
         log_exit(parts, ending)
         parts.close_audio()
     return code
+
+
+async def settle(monitor: Monitor, within: float) -> None:
+    """Until no session is still open, or ``within`` seconds."""
+    loop = asyncio.get_running_loop()
+    until = loop.time() + within
+    while monitor.still_open and loop.time() < until:  # noqa: ASYNC110  (the sessions' state)
+        await asyncio.sleep(0.01)
 
 
 def log_exit(parts: DashboardParts, ending: Ending) -> None:
