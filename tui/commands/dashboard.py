@@ -240,7 +240,12 @@ async def settle(monitor: Monitor, within: float) -> None:
 
 def log_exit(parts: DashboardParts, ending: Ending) -> None:
     still_open = parts.monitor.still_open
-    log.info("exiting (signal %s); sessions not ended: %d", ending.signal_name, len(still_open))
+    log.info(
+        "exiting (signal %s); sessions not ended: %d%s",
+        ending.signal_name,
+        len(still_open),
+        f": {', '.join(still_open)}" if still_open else "",
+    )
 
 
 if __name__ == "__main__":

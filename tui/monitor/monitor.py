@@ -156,8 +156,20 @@ class Monitor:
 
     @property
     def still_open(self) -> list[str]:
-        """Conversations whose session has not ended since ``aclose`` began."""
-        return [f.conversation_id for f in self._closing if f.still_open]
+        """Conversations whose session has not ended: at exit, those abandoned.
+
+        Not "disconnected" yet, or its teardown (leaving the room) still running: a
+        session whose end was forced at its deadline reports "disconnected" while it
+        may still be in the room, as livekit-server sees it.  Followers ``aclose`` has
+        not reached yet (a starved loop) count too.
+        """
+        abandoned = []
+        for follower in [*self._closing, *self.followers.values()]:
+            # ListenSession.closed: its background teardown is over (not in the Protocol).
+            closed = getattr(follower.session, "closed", None)
+            if follower.still_open or (closed is not None and not closed.done()):
+                abandoned.append(follower.conversation_id)
+        return abandoned
 
     def add(self, conversation_id: str, info: ConversationInfo | None = None) -> MonitoredCall:
         return self.dashboard.add_call(conversation_id, info)
