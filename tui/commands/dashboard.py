@@ -16,11 +16,13 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import sys
+import time
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from tui.anyreach import AnyreachClient
 from tui.app.app import DashboardApp, binding_ids, theme_names
@@ -43,9 +45,14 @@ from tui.monitor.model import Dashboard
 from tui.monitor.monitor import Monitor
 from tui.monitor.store import TranscriptStore
 
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
+
 log = logging.getLogger(__name__)
 
 EXIT_CODES = (ExitCode.OK, ExitCode.FAILURE, ExitCode.BAD_CONFIG)
+STARVE_ENV = "ANYREACH_TUI_TEST_STARVE_MS"  # see starve_hook: a test hook
+STARVE_PERIOD_S = 0.5
 # After the sessions ended, how long a lost-terminal exit lets their teardowns report.
 SETTLE_S = 0.1
 
@@ -214,7 +221,7 @@ def run(argv: Sequence[str], stderr: TextIO) -> int:
     code = 0
     try:
         with ending:
-            code = int(app.run() or 0)
+            code = int(app.run(auto_pilot=starve_hook()) or 0)
     except OSError as error:  # the terminal went away under Textual (EIO)
         log.warning("terminal lost: %s", error)
     except Exception:
@@ -236,6 +243,32 @@ async def settle(monitor: Monitor, within: float) -> None:
     until = loop.time() + within
     while monitor.still_open and loop.time() < until:  # noqa: ASYNC110  (the sessions' state)
         await asyncio.sleep(0.01)
+
+
+def starve_hook() -> Callable[[Pilot[object]], Coroutine[Any, Any, None]] | None:
+    """TEST HOOK (tests/integration/test_teardown.py): with ANYREACH_TUI_TEST_STARVE_MS
+    set (e.g. "400"), once the app is mounted a loop callback blocks the event loop
+    with ``time.sleep`` for that many ms every 0.5 s, to prove the exit holds on a
+    starved loop; unset (always, outside tests) it returns None and nothing runs."""
+    value = os.environ.get(STARVE_ENV)
+    if not value:
+        return None
+    block_s = int(value) / 1000
+
+    async def start_starving(_pilot: Pilot[object]) -> None:
+        loop = asyncio.get_running_loop()
+        log.warning("test hook: starving the event loop %s ms every %g s", value, STARVE_PERIOD_S)
+        next_at = loop.time() + STARVE_PERIOD_S
+
+        def burst() -> None:
+            nonlocal next_at
+            time.sleep(block_s)
+            next_at += STARVE_PERIOD_S
+            loop.call_at(max(next_at, loop.time()), burst)
+
+        loop.call_at(next_at, burst)
+
+    return start_starving
 
 
 def log_exit(parts: DashboardParts, ending: Ending) -> None:
