@@ -20,6 +20,7 @@ from enum import Enum
 from typing import Any, Literal
 
 from tui.listen import SessionState
+from tui.monitor.health import HealthState, attention_score
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,7 @@ ChangeKind = Literal[
     "wallboard",
     "alert",  # a keyword fired in a call's transcript (ring the bell once)
     "banner",  # the dashboard-wide banner (e.g. discovery failing) changed
+    "attention",  # a call's attention score, or the attention order, changed
 ]
 
 # Audio louder than this (RMS, dBFS) counts as someone speaking; for the wallboard's
@@ -210,6 +212,7 @@ class MonitoredCall:
         self.waiting = False  # the API says the room is not ready yet (404 while active)
         self.ever_connected = False
         self.alerted = False  # a keyword alert fired in this call: flag the pane
+        self.health = HealthState()  # agent-health flags (tui.monitor.health)
         self.level = AudioLevelReading()
         self.last_voice_at: datetime | None = None
         self.transcript = Transcript(max_segments)
@@ -219,6 +222,10 @@ class MonitoredCall:
 
     def __repr__(self) -> str:
         return f"MonitoredCall({self.conversation_id!r}, state={self.state!r})"
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock
 
     # -- derived, for display -------------------------------------------------
 
@@ -250,6 +257,11 @@ class MonitoredCall:
         if self.last_voice_at is None or not self.is_live:
             return False
         return self._clock() - self.last_voice_at <= SPEAKING_HOLD
+
+    @property
+    def attention(self) -> int:
+        """How urgently this call needs the supervisor (0: not at all), from its flags."""
+        return attention_score(self.health, alerted=self.alerted, ended=self.ended)
 
     def matches(self, needle: str) -> bool:
         """Whether the filter text appears in the caller, agent or transcript."""
@@ -292,6 +304,15 @@ class MonitoredCall:
         if visible_change:
             self._notify(Change("level", self.conversation_id))
 
+    def set_health(self, health: HealthState) -> None:
+        if health == self.health:
+            return
+        before = self.attention
+        self.health = health
+        self._notify(Change("call", self.conversation_id))
+        if self.attention != before:
+            self._notify(Change("attention", self.conversation_id))
+
     def set_error(self, message: str | None) -> None:
         if message != self.error:
             self.error = message
@@ -319,10 +340,12 @@ class MonitoredCall:
         segment.alert = True
         segment.revision += 1
         self.transcript.revision += 1
-        self.alerted = True
+        before, self.alerted = self.attention, True
         self._notify(Change("transcript", self.conversation_id))
         self._notify(Change("call", self.conversation_id))
         self._notify(Change("alert", self.conversation_id))
+        if self.attention != before:
+            self._notify(Change("attention", self.conversation_id))
         return True
 
     def reset_for_reconnect(self) -> None:
@@ -352,6 +375,7 @@ class Dashboard:
         self.zoomed = False
         self.wallboard = wallboard
         self.banner: str | None = None  # one dashboard-wide problem, e.g. discovery failing
+        self._attention_order: bool | None = None  # None: by attention on the wallboard only
 
     # -- observers -------------------------------------------------------------
 
@@ -432,8 +456,32 @@ class Dashboard:
         return call.matches(self.filter_text)
 
     def visible_calls(self) -> list[MonitoredCall]:
-        """The calls the filter lets through, in display order (zoom is the UI's job)."""
-        return [c for c in self._calls.values() if self._is_visible(c)]
+        """The calls the filter lets through, in display order (zoom is the UI's job).
+
+        In attention order the most urgent come first; equals keep the order they came in.
+        """
+        visible = [c for c in self._calls.values() if self._is_visible(c)]
+        if self.sort_by_attention:
+            visible.sort(key=lambda c: -c.attention)
+        return visible
+
+    @property
+    def sort_by_attention(self) -> bool:
+        """Whether the grid is in attention order: chosen by ``s``, else on the wallboard."""
+        return self.wallboard if self._attention_order is None else self._attention_order
+
+    def set_sort_by_attention(self, on: bool) -> None:
+        changed = on != self.sort_by_attention
+        self._attention_order = on  # chosen: the wallboard's default no longer applies
+        if changed:
+            self._notify(Change("attention"))
+
+    def toggle_sort_by_attention(self) -> None:
+        self.set_sort_by_attention(not self.sort_by_attention)
+
+    def needing_attention(self) -> int:
+        """How many calls have a flag or an alert (for the status line)."""
+        return sum(1 for call in self._calls.values() if call.attention > 0)
 
     def counts(self) -> dict[str, int]:
         """How many calls are in each badge kind (for a status line)."""
