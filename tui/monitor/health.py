@@ -28,6 +28,7 @@ The flags, each reported once as a `HealthFlag` when it is raised:
 
 from __future__ import annotations
 
+import asyncio
 import re
 import statistics
 from collections.abc import Callable
@@ -35,6 +36,8 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from difflib import SequenceMatcher
 from typing import Literal
+
+from tui.monitor.follow import Ended, FollowEvent, StateChanged, TranscriptReceived
 
 FlagKind = Literal["slow", "dead_air", "talk_over", "loop"]
 FLAG_KINDS: tuple[FlagKind, ...] = ("slow", "dead_air", "talk_over", "loop")
@@ -290,6 +293,93 @@ class HealthTracker:
         return flags
 
 
+HEALTH_TICK_S = 0.5  # how often a silence or an overlap is looked at; not a repaint
+
+
+class FollowerHealth:
+    """A `HealthTracker` fed by one follower's events, with its own periodic tick.
+
+    ``on_flag`` gets every flag raised; ``on_state`` every new `HealthState`.
+    ``speaking`` (optional) says when the room last heard someone (the dashboard's
+    ``MonitoredCall.last_voice_at``).  The tick's timer starts with the first event
+    fed inside a running loop and stops when the call ends (``tick_s=None``: no
+    timer, the owner calls ``tick``).
+    """
+
+    def __init__(
+        self,
+        thresholds: HealthThresholds | None = None,
+        *,
+        clock: Clock,
+        on_flag: Callable[[HealthFlag], None],
+        on_state: Callable[[HealthState], None] = lambda _state: None,
+        speaking: Callable[[], datetime | None] | None = None,
+        tick_s: float | None = HEALTH_TICK_S,
+    ) -> None:
+        self.tracker = HealthTracker(thresholds, clock=clock)
+        self._on_flag = on_flag
+        self._on_state = on_state
+        self._speaking = speaking
+        self._tick_s = tick_s
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
+
+    @property
+    def state(self) -> HealthState:
+        return self.tracker.state
+
+    def feed(self, event: FollowEvent) -> None:
+        tracker = self.tracker
+        match event:
+            case StateChanged(state):
+                self._report(tracker.on_live(state == "connected"))
+            case TranscriptReceived(segment):
+                self._report(
+                    tracker.on_transcript(
+                        segment.id, segment.role, segment.text, bool(segment.final)
+                    )
+                )
+            case Ended():
+                self._report(tracker.on_live(False))
+                self.close()
+                return
+            case _:
+                return
+        self._start_timer()
+
+    def tick(self) -> None:
+        tracker = self.tracker
+        flags = tracker.on_speaking(self._speaking()) if self._speaking else tracker.tick()
+        self._report(flags)
+
+    def close(self) -> None:
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _report(self, flags: list[HealthFlag]) -> None:
+        for flag in flags:  # the flag first (to disk), then what the pane shows
+            self._on_flag(flag)
+        self._on_state(self.tracker.state)
+
+    def _start_timer(self) -> None:
+        if self._tick_s is None or self._timer is not None or self._closed:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        self._timer = loop.call_later(self._tick_s, self._timed_tick)
+
+    def _timed_tick(self) -> None:
+        self._timer = None
+        if self._closed:
+            return
+        self.tick()
+        self._start_timer()
+
+
 def _similar(a: str, b: str) -> bool:
     return a == b or SequenceMatcher(None, a, b).ratio() >= LOOP_SIMILARITY
 
@@ -297,7 +387,9 @@ def _similar(a: str, b: str) -> bool:
 __all__ = [
     "ATTENTION_WEIGHTS",
     "FLAG_KINDS",
+    "HEALTH_TICK_S",
     "FlagKind",
+    "FollowerHealth",
     "HealthFlag",
     "HealthState",
     "HealthThresholds",

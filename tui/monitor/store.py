@@ -7,6 +7,11 @@ power cut, at the cost of a disk flush per line).  A segment id is written at
 most once per conversation: a reconnect replays segments, and a restarted app
 reads the ids already in the file before appending.
 
+Beside the segments, a file holds event lines (``append_event``): an ``"event"``
+key and no ``"id"``, e.g. ``{"event": "health", "flag": "slow", "value": 4.2,
+"ts": ...}``, so an export shows when a flag was raised.  ``read_transcript``
+skips them; ``read_events`` returns them.
+
 When the disk refuses a line (full, read-only) the line is kept, in order, and
 written before the next one as soon as the disk takes it again: a full disk
 delays lines, it does not lose them (up to ``MAX_PENDING_LINES`` per call).
@@ -110,14 +115,25 @@ def read_transcript(path: Path) -> list[StoredSegment]:
     return segments
 
 
-def _records(path: Path) -> Iterator[dict[str, Any]]:
+def read_events(path: Path) -> list[dict[str, Any]]:
+    """The event lines saved in ``path`` (``append_event``), in order."""
+    return list(_records(path, events=True))
+
+
+def _records(path: Path, *, events: bool = False) -> Iterator[dict[str, Any]]:
+    """Segment records (with an ``id``), or with ``events`` the event lines."""
     with path.open("rb") as file:
         for raw in file:
             try:
                 record = json.loads(raw)
             except ValueError:
                 continue
-            if isinstance(record, dict) and "id" in record:
+            if not isinstance(record, dict):
+                continue
+            if events:
+                if isinstance(record.get("event"), str):
+                    yield record
+            elif "id" in record and "event" not in record:
                 yield record
 
 
@@ -191,6 +207,30 @@ class TranscriptStore:
             self._write_pending(transcript)  # raises OSError while the disk refuses
             return True
 
+    def append_event(
+        self, conversation_id: str, event: str, fields: dict[str, Any], *, at: datetime | None
+    ) -> bool:
+        """Write one event line now: ``{"event": event, **fields, "ts": at}``.
+
+        Kept and retried like a segment when the disk refuses (raises ``OSError``).
+        """
+        if not self.enabled:
+            return False
+        record = {
+            "event": event,
+            "conversation_id": conversation_id,
+            **fields,
+            "ts": utc_timestamp(at),
+        }
+        with self._lock:
+            transcript = self._transcript(conversation_id)
+            # No segment id: "" is never one, so it marks nothing as written.
+            transcript.pending.append(("", (json_line(record) + "\n").encode("utf-8")))
+            if len(transcript.pending) > MAX_PENDING_LINES:
+                del transcript.pending[0]
+            self._write_pending(transcript)
+            return True
+
     def _write_pending(self, transcript: _OpenTranscript) -> None:
         while transcript.pending:
             segment_id, line = transcript.pending[0]
@@ -203,7 +243,8 @@ class TranscriptStore:
                 transcript.needs_newline = True
                 raise
             transcript.needs_newline = False
-            transcript.ids.add(segment_id)
+            if segment_id:
+                transcript.ids.add(segment_id)
             del transcript.pending[0]
             if self.fsync:
                 os.fsync(transcript.fd)
