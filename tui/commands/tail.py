@@ -13,6 +13,12 @@ call goes on, the follower mints a fresh token and rejoins; the stream carries
 on without repeating a settled segment, and ``ended`` is written once, when
 the call is over.  ``--all`` follows every active call through the same
 discovery poller as the dashboard.
+
+Agent-health flags (tui.monitor.health, thresholds from ``[health]``) come as
+their own lines, when raised::
+
+    {"ts": "...", "conversation_id": "...", "event": "health", "flag": "slow",
+     "value": 4.2}
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ from tui.monitor.follow import (
     TranscriptReceived,
     listen_session,
 )
+from tui.monitor.health import FollowerHealth, HealthFlag, HealthThresholds
+from tui.monitor.model import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -109,10 +117,23 @@ class JsonLines:
 class EventWriter:
     """A follower's events as the SDK's event lines (API troubles go to stderr instead)."""
 
-    def __init__(self, out: JsonLines, conversation_id: str) -> None:
+    def __init__(
+        self,
+        out: JsonLines,
+        conversation_id: str,
+        health: HealthThresholds | None = None,
+        *,
+        health_tick_s: float | None = 0.5,
+    ) -> None:
         self.out = out
         self.conversation_id = conversation_id
         self.follower: CallFollower | None = None
+        self.health = FollowerHealth(
+            health, clock=utc_now, on_flag=self._flag, tick_s=health_tick_s
+        )
+
+    def _flag(self, flag: HealthFlag) -> None:
+        self.out.write(self.conversation_id, "health", flag=flag.kind, value=flag.value)
 
     def __call__(self, event: FollowEvent) -> None:
         cid, out = self.conversation_id, self.out
@@ -137,12 +158,17 @@ class EventWriter:
                 # is told on stderr with its exit status, stdout stays empty.
                 if self.follower is not None and self.follower.mints > 0:
                     out.write(cid, "ended")
+        self.health.feed(event)  # a flag this event raises comes after its line; Ended: no tick
 
 
 def follow(
-    client: AnyreachClient, conversation_id: str, out: JsonLines, output: AudioOutput | None
+    client: AnyreachClient,
+    conversation_id: str,
+    out: JsonLines,
+    output: AudioOutput | None,
+    health: HealthThresholds | None = None,
 ) -> CallFollower:
-    writer = EventWriter(out, conversation_id)
+    writer = EventWriter(out, conversation_id, health)
     follower = CallFollower(
         conversation_id,
         client,
@@ -194,7 +220,8 @@ async def tail_one(
     output = router.output_for(conversation_id) if router is not None else None
     client = _client(settings)
     try:
-        ended = await follow_until_stopped(follow(client, conversation_id, out, output), stop)
+        follower = follow(client, conversation_id, out, output, settings.health.thresholds())
+        ended = await follow_until_stopped(follower, stop)
         return exit_for(ended)
     finally:
         await client.aclose()
@@ -207,9 +234,15 @@ class AllCalls:
     """``tail --all``: a follower for every call discovery lists, until stopped."""
 
     def __init__(
-        self, client: AnyreachClient, out: JsonLines, stop: asyncio.Event, stderr: TextIO
+        self,
+        client: AnyreachClient,
+        out: JsonLines,
+        stop: asyncio.Event,
+        stderr: TextIO,
+        health: HealthThresholds | None = None,
     ) -> None:
         self.client, self.out, self.stop, self.stderr = client, out, stop, stderr
+        self.health = health
         self.followers: dict[str, CallFollower] = {}
         self.runs: dict[str, asyncio.Task[Ended]] = {}
         self.finished: set[str] = set()
@@ -234,7 +267,7 @@ class AllCalls:
         for conversation in update.active:
             cid = conversation.id
             if cid not in self.followers and cid not in self.finished:
-                follower = follow(self.client, cid, self.out, None)
+                follower = follow(self.client, cid, self.out, None, self.health)
                 self.followers[cid] = follower
                 run = asyncio.get_running_loop().create_task(follower.run(), name=f"tail {cid}")
                 self.runs[cid] = run
@@ -278,7 +311,7 @@ async def tail_all(
 ) -> ExitCode:
     """Follow every active call, and each one that starts, until stopped."""
     client = _client(settings)
-    calls = AllCalls(client, out, stop, stderr)
+    calls = AllCalls(client, out, stop, stderr, settings.health.thresholds())
     poller = DiscoveryPoller(client, settings.discovery.interval_s, on_update=calls.on_update)
     try:
         poller.start()
@@ -328,9 +361,10 @@ def build_parser() -> argparse.ArgumentParser:
         description=(
             "Print a live call's events as JSON lines, one object per line, flushed at once:\n"
             "ts, conversation_id, event (stateChange, transcript, agentDisconnected, error,\n"
-            "ended) and the event's fields (state; id, role, text, final;\n"
-            "participant_identity; message).  Ends when the call ends.  Reads the same\n"
-            "configuration as the dashboard (file, ANYREACH_* variables, flags)."
+            "ended, health) and the event's fields (state; id, role, text, final;\n"
+            "participant_identity; message; flag, value).  Ends when the call ends.\n"
+            "Reads the same configuration as the dashboard (file, ANYREACH_* variables,\n"
+            "flags)."
         ),
         epilog=exit_codes_help(TAIL_EXIT_CODES),
         formatter_class=argparse.RawDescriptionHelpFormatter,

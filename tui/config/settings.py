@@ -36,6 +36,13 @@ from pydantic_settings import (
 
 from tui.core import paths
 from tui.monitor.alerts import DEFAULT_KEYWORDS, AlertPatternError, compile_keyword
+from tui.monitor.health import (
+    DEFAULT_DEAD_AIR_S,
+    DEFAULT_LOOP_REPEATS,
+    DEFAULT_RESPONSE_S,
+    DEFAULT_TALK_OVER_S,
+    HealthThresholds,
+)
 
 DEFAULT_API_URL = "https://api.anyreach.ai"
 ENV_PREFIX = "ANYREACH_"
@@ -116,6 +123,23 @@ class AlertSettings(_Section):
             except AlertPatternError as error:
                 raise ValueError(str(error)) from None
         return keywords
+
+
+class HealthSettings(_Section):
+    """Agent-health thresholds (tui.monitor.health)."""
+
+    response_s: float = Field(default=DEFAULT_RESPONSE_S, gt=0)
+    dead_air_s: float = Field(default=DEFAULT_DEAD_AIR_S, gt=0)
+    talk_over_s: float = Field(default=DEFAULT_TALK_OVER_S, gt=0)
+    loop_repeats: int = Field(default=DEFAULT_LOOP_REPEATS, ge=2)
+
+    def thresholds(self) -> HealthThresholds:
+        return HealthThresholds(
+            response_s=self.response_s,
+            dead_air_s=self.dead_air_s,
+            talk_over_s=self.talk_over_s,
+            loop_repeats=self.loop_repeats,
+        )
 
 
 class UiSettings(_Section):
@@ -226,6 +250,7 @@ class Settings(BaseSettings):
     discovery: DiscoverySettings = Field(default_factory=DiscoverySettings)
     transcripts: TranscriptSettings = Field(default_factory=TranscriptSettings)
     alerts: AlertSettings = Field(default_factory=AlertSettings)
+    health: HealthSettings = Field(default_factory=HealthSettings)
     ui: UiSettings = Field(default_factory=UiSettings)
     links: LinkSettings = Field(default_factory=LinkSettings)
     keys: KeyBindings = Field(default_factory=dict)
