@@ -135,8 +135,6 @@ class Monitor:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        if self.poller is not None:
-            await self.poller.stop()
         for timer in self._retire_timers.values():
             timer.cancel()
         self._retire_timers.clear()
@@ -144,11 +142,15 @@ class Monitor:
             self._levels.cancel()
         if self.router is not None:
             self.router.set_heard([])
+        # The sessions' ends start first: on a starved loop every step costs, and a
+        # listener left in a room is what a supervisor must never leave behind.
         self._closing = list(self.followers.values())
         loop = asyncio.get_running_loop()
         pending = {loop.create_task(self._stop_follower(f, grace)) for f in self._closing}
         pending |= set(self._stopping.values())
         self.followers.clear()
+        if self.poller is not None:
+            pending.add(loop.create_task(self.poller.stop()))
         if pending:
             await asyncio.wait(pending, timeout=grace)
         if self.store is not None:
