@@ -55,6 +55,7 @@ class DashboardScreen(Screen[None]):
         Binding("y", "copy_link", "Copy id and link", show=False, id="link.copy"),
         Binding("slash", "filter", "Filter", id="view.filter"),
         Binding("w", "toggle_wallboard", "Wallboard", id="view.wallboard"),
+        Binding("s", "attention_order", "Attention order", show=False, id="grid.attention"),
         Binding("question_mark", "help", "Help", id="app.help"),
         Binding("q", "quit", "Quit", id="app.quit"),
         Binding("colon", "app.command_palette", "Commands", show=False, id="app.commands"),
@@ -206,6 +207,7 @@ class DashboardScreen(Screen[None]):
             else:
                 self._grid.styles.grid_rows = "1fr"
                 self._grid.styles.height = "100%"
+            self._order_panes(visible)
             for conversation_id, pane in self.panes.items():
                 pane.display = conversation_id in shown
                 if pane.display:
@@ -217,6 +219,16 @@ class DashboardScreen(Screen[None]):
         focused = self.panes.get(self.dashboard.focused_id or "")
         if focused is not None and focused.display:
             scroller.scroll_to_widget(focused, animate=False)
+
+    def _order_panes(self, visible: list[str]) -> None:
+        """The grid's children in the model's order (attention order moves panes)."""
+        order = [self.panes[cid] for cid in visible if cid in self.panes]
+        current = [c for c in self._grid.children if c in order]
+        if current == order:
+            return
+        for pane in reversed(order):  # each to the front: the first ends first
+            if pane is not self._grid.children[0]:
+                self._grid.move_child(pane, before=0)
 
     def _update_pane(self, pane: CallPane) -> None:
         conversation_id = pane.call.conversation_id
@@ -384,6 +396,10 @@ class DashboardScreen(Screen[None]):
     def _pane_selected(self, message: CallPane.Selected) -> None:
         # Focus lives in the model; a click is an intent like any key.
         self.dashboard.focus(message.conversation_id)
+
+    def action_attention_order(self) -> None:
+        """``s``: the grid in attention order (most urgent first) or as the calls came."""
+        self.dashboard.toggle_sort_by_attention()
 
     def action_toggle_wallboard(self) -> None:
         self.dashboard.set_wallboard(not self.dashboard.wallboard)

@@ -14,6 +14,7 @@ from textual.widgets import Static
 from tui.app.widgets.badge import StateBadge
 from tui.app.widgets.level_meter import LevelMeter
 from tui.app.widgets.transcript_view import TranscriptView
+from tui.monitor.health import HealthState
 from tui.monitor.model import MonitoredCall
 from tui.monitor.text import safe_text
 
@@ -25,6 +26,32 @@ def format_duration(duration: timedelta) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, seconds = divmod(rest, 60)
     return f"{hours}:{minutes:02}:{seconds:02}" if hours else f"{minutes:02}:{seconds:02}"
+
+
+def health_flags(health: HealthState) -> Text:
+    """The call's health flags in words (the words carry them without colour: NO_COLOR)."""
+    text = Text(no_wrap=True)
+    flags: list[tuple[str, str]] = []
+    if health.dead_air_s is not None:
+        words = f"DEAD AIR {int(health.dead_air_s)}s"
+        flags.append((words, "bold reverse red" if health.dead_air_now else "bold red"))
+    if health.loops:
+        flags.append(("LOOP", "bold reverse red"))
+    if health.slow and health.last_response_s is not None:
+        flags.append((f"SLOW {health.last_response_s:.1f}s", "bold reverse yellow"))
+    if health.talk_overs:
+        flags.append((f"TALK-OVER ×{health.talk_overs}", "bold magenta"))
+    for words, style in flags:
+        text.append(words, style)
+        text.append(" ")
+    return text
+
+
+def response_words(health: HealthState) -> str:
+    last, median = health.last_response_s, health.median_response_s
+    if last is None or median is None:
+        return ""
+    return f"reply {last:.1f}s (median {median:.1f}s)"
 
 
 class CallPane(Vertical):
@@ -96,6 +123,7 @@ class CallPane(Vertical):
             caller.append(f"{index} ", "dim")
         if call.alerted:  # a word, not only a colour: monochrome terminals see it too
             caller.append("⚑ ALERT ", "bold reverse")
+        caller.append_text(health_flags(call.health))
         caller.append(safe_text(info.caller, MAX_FIELD_CHARS))
         if info.agent_name:
             caller.append(" · ")
@@ -103,7 +131,8 @@ class CallPane(Vertical):
         self._caller.update(caller)
         self._badge.show_badge(call.badge)
         route = " ".join(p for p in (info.channel, info.direction) if p)
-        meta = " · ".join(p for p in (format_duration(call.duration()), route) if p)
+        reply = response_words(call.health)
+        meta = " · ".join(p for p in (format_duration(call.duration()), route, reply) if p)
         self._meta.update(Text(safe_text(meta, MAX_FIELD_CHARS), no_wrap=True))
         self._heard.update(Text("♪ heard" if heard else "muted"))
         self._meter.show_level(call.level.rms_dbfs)

@@ -34,6 +34,12 @@ def status_text(dashboard: Dashboard, notice: str | None = None) -> Text:
     else:
         text.append("  ·  listening ")
         text.append("on" if dashboard.listening else "off (space)", "bold")
+    attention = dashboard.needing_attention()
+    if attention:  # in words: a monochrome terminal reads it too
+        text.append("  ·  ")
+        text.append(f"{attention} need{'s' if attention == 1 else ''} attention", "bold reverse")
+    if dashboard.sort_by_attention:
+        text.append("  ·  by attention (s)")
     if dashboard.filter_text:
         text.append("  ·  filter: ")
         text.append(safe_text(dashboard.filter_text, 40))
