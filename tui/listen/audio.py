@@ -1,9 +1,17 @@
-"""The call's audio: decode every remote audio track, mix them, measure, hand to the output.
+"""The call's audio: decode the remote audio tracks of a *heard* call, mix, measure, output.
 
-Each subscribed track gets an ``rtc.AudioStream`` at 48 kHz mono read by its own
-task.  Tracks deliver 10 ms frames at their own pace, so the mixer buffers per
-track and emits a 10 ms block once every track has one; a track that stalls
-is treated as silence after ``MAX_LAG_SAMPLES`` so the others keep playing.
+Every subscribed audio track is known here, but only while the call is heard
+(``set_heard(True)``, the default) does each one get an ``rtc.AudioStream`` at
+48 kHz mono, read by its own task.  A call that is not heard has no stream at
+all: no frame of it reaches Python, nothing is mixed or measured, and its
+``level`` is silence (the session's ``speaking`` comes from the server instead).
+The tracks stay subscribed, so hearing the call again only opens the streams:
+the first frames come within a few tens of milliseconds (see
+scripts/bench_sessions.py for what the other ways cost).
+
+Tracks deliver 10 ms frames at their own pace, so the mixer buffers per track and
+emits a 10 ms block once every track has one; a track that stalls is treated as
+silence after ``MAX_LAG_SAMPLES`` so the others keep playing.
 """
 
 from __future__ import annotations
@@ -48,6 +56,10 @@ class FrameMixer:
         self._buffers.pop(key, None)
         self._drain()  # the others may have been waiting for this one
 
+    def clear(self) -> None:
+        """Forget every source and what it buffered, emitting nothing."""
+        self._buffers.clear()
+
     def push(self, key: str, samples: np.ndarray) -> None:
         if key not in self._buffers:
             return
@@ -68,46 +80,83 @@ class FrameMixer:
 
 
 class CallAudio:
-    """Owns the AudioStreams of one session and where their mixed frames go."""
+    """The audio tracks of one session; decodes them (AudioStreams) only while heard."""
 
     def __init__(self, output: AudioOutput | None, label: str = "session") -> None:
         self._output = output
         self._label = label
         self._mixer = FrameMixer(self._on_block)
-        self._streams: dict[str, rtc.AudioStream] = {}
+        self._tracks: dict[str, rtc.Track] = {}  # every subscribed audio track
+        self._streams: dict[str, rtc.AudioStream] = {}  # the decoded ones (heard only)
         self._readers: dict[str, asyncio.Task[None]] = {}
         self.level: AudioLevel = SILENT
         self.frames_mixed = 0
         self.frames_by_track: dict[str, int] = {}  # decoded frames per track (diagnostics)
+        self.heard = True  # decode the tracks (set_heard)
         self.playing = False  # start_audio() was called
         self.muted = False
         self.closed = False
 
     # ---- tracks -------------------------------------------------------------------
     def add_track(self, key: str, track: rtc.Track) -> None:
-        if self.closed or key in self._streams:
+        if self.closed or key in self._tracks:
+            return
+        self._tracks[key] = track
+        if self.heard:
+            self._open(key, track)
+
+    def remove_track(self, key: str) -> asyncio.Task[None] | None:
+        """Forget a track; returns the task closing its stream (for teardown to await)."""
+        self._tracks.pop(key, None)
+        return self._close(key)
+
+    @property
+    def track_count(self) -> int:
+        """Tracks being decoded right now (0 while not heard)."""
+        return len(self._streams)
+
+    @property
+    def subscribed_count(self) -> int:
+        """Audio tracks subscribed, decoded or not."""
+        return len(self._tracks)
+
+    def set_heard(self, heard: bool) -> list[asyncio.Task[None]]:
+        """Decode every track (True) or none (False); returns the tasks closing streams."""
+        if self.closed or heard == self.heard:
+            return []
+        self.heard = heard
+        if heard:
+            for key, track in self._tracks.items():
+                self._open(key, track)
+            return []
+        closing = [task for key in list(self._streams) if (task := self._close(key, drain=False))]
+        self._mixer.clear()  # half-mixed audio of this moment must not play on a later hear
+        self.level = SILENT
+        self._flush()
+        return closing
+
+    def _open(self, key: str, track: rtc.Track) -> None:
+        if key in self._streams:
             return
         stream = rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1)
         self._streams[key] = stream
         self._mixer.add_source(key)
         self._readers[key] = asyncio.get_running_loop().create_task(self._read(key, stream))
 
-    def remove_track(self, key: str) -> asyncio.Task[None] | None:
-        """Stop reading a track; returns the closing task (for teardown to await)."""
+    def _close(self, key: str, *, drain: bool = True) -> asyncio.Task[None] | None:
         stream = self._streams.pop(key, None)
         reader = self._readers.pop(key, None)
-        self._mixer.remove_source(key)
+        if drain:
+            self._mixer.remove_source(key)
         if stream is None:
             return None
         return asyncio.get_running_loop().create_task(self._close_stream(stream, reader))
 
-    @property
-    def track_count(self) -> int:
-        return len(self._streams)
-
     async def _read(self, key: str, stream: rtc.AudioStream) -> None:
         try:
             async for event in stream:
+                if self._streams.get(key) is not stream:
+                    return  # closed (not heard any more): a newer stream may read this track
                 frame = event.frame
                 samples = np.frombuffer(frame.data, dtype=np.int16)
                 if frame.num_channels > 1:  # asked for mono; defensive all the same
@@ -134,7 +183,8 @@ class CallAudio:
         """Close every stream and reader (used by teardown)."""
         self.closed = True
         self.stop_output()
-        closing = [task for key in list(self._streams) if (task := self.remove_track(key))]
+        self._tracks.clear()
+        closing = [task for key in list(self._streams) if (task := self._close(key))]
         if closing:
             await asyncio.gather(*closing)
 
@@ -156,7 +206,7 @@ class CallAudio:
                 logger.exception("%s: audio output flush failed", self._label)
 
     def _on_block(self, block: np.ndarray) -> None:
-        self.level = measure(block)  # the meter runs muted or not
+        self.level = measure(block)  # the meter runs muted or not (while heard)
         self.frames_mixed += 1
         if self._output is None or not self.playing or self.muted or self.closed:
             return

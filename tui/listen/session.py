@@ -6,6 +6,11 @@ succeeds can take the whole process down), so both run in tasks of their own
 and the session enforces its deadlines around them with ``asyncio.wait``; the
 ``Room`` is built inside the running loop; room callbacks stay synchronous and
 short; every AudioStream and text stream reader is closed at teardown.
+
+Audio is decoded only while the session is *heard* (``set_heard``, True unless
+told otherwise): an unheard session keeps its tracks subscribed but reads no
+frame, so it costs no audio work in Python; ``speaking`` (the server's active
+speakers) still says whether someone in the call is talking.
 """
 
 from __future__ import annotations
@@ -103,6 +108,7 @@ class ListenSession:
         self._audio_ready: asyncio.Event = asyncio.Event()
         self._awaiting_audio: set[str] = set()
         self._background: set[asyncio.Task[Any]] = set()
+        self._speakers: frozenset[str] = frozenset()
         self._given_up = False  # connect failed or end() began: room events are ignored
         self._ended = False
         self.closed = _Closed()
@@ -137,6 +143,37 @@ class ListenSession:
     def unmute(self) -> None:
         self._audio.set_muted(False)
 
+    def set_heard(self, heard: bool) -> None:
+        """Decode this call's audio (True, the default) or not (False).
+
+        Heard: every audio track is decoded, mixed, measured (``level``) and handed
+        to the output (once ``start_audio`` was called, unless muted).  Not heard:
+        no audio stream exists, nothing reaches the output (it is flushed) and
+        ``level`` is silence; transcripts, events and ``speaking`` are unaffected.
+        Decoding starts again at once on ``set_heard(True)``: the tracks stay
+        subscribed.  Unlike ``mute()``, which only stops the playing.
+        """
+        for task in self._audio.set_heard(heard):
+            self._track(task)
+
+    def is_heard(self) -> bool:
+        return self._audio.heard
+
+    @property
+    def speaking(self) -> bool:
+        """Someone in the call is talking, by the server's active speakers (heard or not)."""
+        return bool(self._speakers)
+
+    @property
+    def speakers(self) -> frozenset[str]:
+        """Identities of the participants talking now (LiveKit's active speakers).
+
+        Updated about every 0.5 s by the server, as levels change.  A participant
+        already talking at a perfectly steady level when the session joined (a test
+        tone) is reported only once that level changes.
+        """
+        return self._speakers
+
     async def start_audio(self) -> None:
         """Start handing decoded audio to the output (the browser's autoplay gesture)."""
         if not self._ended and self._end_op is None:
@@ -144,6 +181,7 @@ class ListenSession:
 
     @property
     def level(self) -> AudioLevel:
+        """The decoded audio's level, per 10 ms block, muted or not; silence when not heard."""
         return self._audio.level
 
     @property
@@ -273,6 +311,7 @@ class ListenSession:
         room.on("track_unpublished", self._on_track_unpublished)
         room.on("track_subscription_failed", self._on_track_subscription_failed)
         room.on("transcription_received", self._on_legacy_transcription)
+        room.on("active_speakers_changed", self._on_active_speakers)
         room.on("reconnecting", self._on_reconnecting)
         room.on("reconnected", self._on_reconnected)
         room.on("disconnected", self._on_disconnected)
@@ -288,6 +327,7 @@ class ListenSession:
         for sid in participant.track_publications:
             self._awaiting_audio.discard(sid)
         self._check_audio_ready()
+        self._speakers = self._speakers - {participant.identity}
         is_agent = participant.kind == _AGENT or participant.identity in self._feed.agents
         self._feed.participant_left(participant.identity, is_agent)
         if is_agent:
@@ -342,8 +382,15 @@ class ListenSession:
             return
         logger.info("%s: room lost (reason %s)", self._label, reason)
         self._stop_early("The connection to the call was lost while joining.")
+        self._speakers = frozenset()
         self._feed.room_lost()
         self._set_state(STATE_DISCONNECTED)
+
+    def _on_active_speakers(self, speakers: list[rtc.Participant]) -> None:
+        if not self._given_up:
+            self._speakers = frozenset(
+                p.identity for p in speakers if isinstance(p, rtc.RemoteParticipant)
+            )
 
     # ---- transcripts ------------------------------------------------------------------
     def _on_text_stream(self, reader: rtc.TextStreamReader, participant_identity: str) -> None:
