@@ -156,8 +156,11 @@ class Session(Protocol):
     async def start_audio(self) -> None: ...
     async def end(self) -> None: ...
     def get_state(self) -> SessionState: ...
+    def set_heard(self, heard: bool) -> None: ...
     @property
     def level(self) -> AudioLevel: ...
+    @property
+    def speaking(self) -> bool: ...
 
 
 # A new session for a grant; whoever runs the follower decides where its audio goes.
@@ -242,6 +245,7 @@ class CallFollower:
         self._stop_done = asyncio.Event()  # stop() has ended the session (or given up on it)
         self._api_trouble = False
         self._trying_since: float | None = None  # first failure since the last working session
+        self._heard: bool | None = None  # set_heard's wish; None: the session's default
 
     # -- told from outside --------------------------------------------------------------
 
@@ -260,6 +264,13 @@ class CallFollower:
         """Its session has not reached "disconnected" (after ``stop``: it had to be abandoned)."""
         session = self.session
         return session is not None and session.get_state() != "disconnected"
+
+    def set_heard(self, heard: bool) -> None:
+        """Decode the call's audio or not (``ListenSession.set_heard``), now and on rejoins."""
+        self._heard = heard
+        session = self.session
+        if session is not None:
+            session.set_heard(heard)
 
     def conversation_over(self) -> None:
         """Whoever runs the follower learnt that the call has ended (e.g. discovery)."""
@@ -375,6 +386,8 @@ class CallFollower:
         Returns whether the session ever connected.
         """
         session = self._open_session(grant)
+        if self._heard is not None:
+            session.set_heard(self._heard)  # before connect: an unheard one never decodes
         attempt = _Attempt(session)
         self._attempt = attempt
         self._wire(attempt)

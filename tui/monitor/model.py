@@ -304,6 +304,14 @@ class MonitoredCall:
         if visible_change:
             self._notify(Change("level", self.conversation_id))
 
+    def set_speaking(self, speaking: bool) -> None:
+        """Someone talks, by a source other than the level (the server's active speakers)."""
+        was = self.speaking()
+        if speaking:
+            self.last_voice_at = self._clock()
+        if self.speaking() != was:
+            self._notify(Change("level", self.conversation_id))
+
     def set_health(self, health: HealthState) -> None:
         if health == self.health:
             return

@@ -205,8 +205,10 @@ class Monitor:
                 self._maybe_schedule_retire(call)
 
     def _sync_router(self) -> None:
+        heard = self.dashboard.heard_id
+        for cid, follower in self.followers.items():
+            follower.set_heard(cid == heard)  # only the heard call decodes its audio
         if self.router is not None:
-            heard = self.dashboard.heard_id
             self.router.set_heard([] if heard is None else [heard])
 
     # -- one follower per call ---------------------------------------------------------
@@ -317,9 +319,16 @@ class Monitor:
         while True:
             for cid, follower in list(self.followers.items()):
                 call = self.dashboard.get(cid)
-                level = follower.level
-                if call is not None and level is not None and not call.ended:
-                    call.set_level(level.peak_dbfs, level.rms_dbfs)
+                session = follower.session
+                level = session.level if session is not None else None
+                if (
+                    call is not None
+                    and session is not None
+                    and level is not None
+                    and not call.ended
+                ):
+                    call.set_level(level.peak_dbfs, level.rms_dbfs)  # silence when not heard
+                    call.set_speaking(session.speaking)  # the server's, heard or not
             await asyncio.sleep(LEVEL_POLL_INTERVAL_S)
 
     # -- discovery ---------------------------------------------------------------------
