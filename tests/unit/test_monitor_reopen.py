@@ -32,6 +32,9 @@ class RecordingRouter:
 
 class SlowEndingSession:
     level = None
+    speaking = False
+
+    def set_heard(self, heard: bool) -> None: ...
 
     def on(self, event: str, fn: Any) -> SlowEndingSession:
         return self

@@ -177,6 +177,8 @@ def follow(
         open_session=lambda grant: listen_session(grant, output),
     )
     writer.follower = follower
+    # Without an audio output nobody hears the call: its audio is never decoded.
+    follower.set_heard(output is not None)
     return follower
 
 
