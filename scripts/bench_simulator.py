@@ -1,0 +1,237 @@
+"""What ``anyreach-tui simulate`` costs per call (issue 17).
+
+For each N it starts ``anyreach-tui simulate --calls N`` (speech unless ``--tone``),
+reads the api_url and api_key it prints, polls the API until N conversations are
+``in_progress`` (time to N), then samples the CPU of the simulator's whole process
+tree (livekit-server and espeak-ng included: utime + stime of every process below
+it, and of children it reaped, from /proc/<pid>/stat) over ``--window`` seconds::
+
+    .venv/bin/python scripts/bench_simulator.py            # N = 4 8 16 32, speech
+    .venv/bin/python scripts/bench_simulator.py -n 4 -n 8 --window 20
+
+Columns: ``N``; ``to N s``: from the command's start to N calls in progress (or
+``-`` if never within ``--within``); ``in prog``: how many were in progress at the
+end of the window; ``CPU %``: % of one core, the whole tree over the window;
+``%/call``; ``PSS MiB``.  The first line states the machine and its load, since
+every figure depends on what else runs there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import platform
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+PROJECT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(PROJECT))
+
+from tui.anyreach import AnyreachClient  # noqa: E402
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
+    return (
+        f"machine: {os.cpu_count()} cores, {model}, {platform.system()} {platform.release()}; "
+        f"load average {load}"
+    )
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return text[text.rindex(")") + 2 :].split()
+
+
+def process_tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            fields = _stat_fields(int(entry))
+            if fields is not None:
+                children.setdefault(int(fields[1]), []).append(int(entry))
+    tree, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        tree.append(pid)
+        todo.extend(children.get(pid, []))
+    return tree
+
+
+def cpu_ticks(root: int) -> dict[int, int]:
+    ticks = {}
+    for pid in process_tree(root):
+        fields = _stat_fields(pid)
+        if fields is not None:
+            ticks[pid] = sum(int(value) for value in fields[11:15])
+    return ticks
+
+
+def pss_mib(root: int) -> float:
+    total = 0
+    for pid in process_tree(root):
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+                    break
+    return total / 1024
+
+
+@dataclass
+class Row:
+    calls: int
+    to_n: float | None
+    in_progress: int
+    cpu_pct: float
+    pss: float
+
+    def line(self) -> str:
+        to_n = f"{self.to_n:6.1f}" if self.to_n is not None else "     -"
+        per_call = self.cpu_pct / self.calls if self.calls else 0.0
+        return (
+            f"{self.calls:3d}  {to_n}  {self.in_progress:7d}  {self.cpu_pct:6.1f}  "
+            f"{per_call:6.1f}  {self.pss:7.1f}"
+        )
+
+
+HEADER = "  N  to N s  in prog   CPU %  %/call  PSS MiB"
+
+
+class Simulator:
+    """``anyreach-tui simulate`` as a child, its endpoint read from stdout."""
+
+    def __init__(self, calls: int, *, tone: bool, log_path: Path) -> None:
+        argv = [sys.executable, "-m", "tui.commands.main", "simulate", "--calls", str(calls)]
+        if tone:
+            argv.append("--tone")
+        self.log = open(log_path, "ab")  # closed in stop()
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=PROJECT,
+            stdout=subprocess.PIPE,
+            stderr=self.log,
+            start_new_session=True,
+        )
+        self.api_url = ""
+        self.api_key = ""
+
+    def read_endpoint(self, timeout: float = 60.0) -> None:
+        assert self.proc.stdout is not None
+        timer = threading.Timer(timeout, self.stop)
+        timer.start()
+        try:
+            for raw in self.proc.stdout:
+                line = raw.decode(errors="replace").strip()
+                if line.startswith("api_url: "):
+                    self.api_url = line.removeprefix("api_url: ")
+                elif line.startswith("api_key: "):
+                    self.api_key = line.removeprefix("api_key: ")
+                if self.api_url and self.api_key:
+                    break
+        finally:
+            timer.cancel()
+        if not (self.api_url and self.api_key):
+            raise RuntimeError("the simulator did not print its endpoint")
+        threading.Thread(target=self._drain, daemon=True).start()
+
+    def _drain(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            with contextlib.suppress(ValueError, OSError):
+                self.log.write(raw)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        self.log.close()
+
+
+async def in_progress(client: AnyreachClient) -> int:
+    conversations = await client.active_conversations()
+    return sum(c.status == "in_progress" for c in conversations)
+
+
+async def wait_in_progress(
+    client: AnyreachClient, count: int, started: float, within: float
+) -> float | None:
+    """Seconds from ``started`` until ``count`` calls are in progress (None: not in time)."""
+    deadline = started + within
+    while time.monotonic() < deadline:
+        with contextlib.suppress(Exception):
+            if await in_progress(client) >= count:
+                return time.monotonic() - started
+        await asyncio.sleep(0.5)
+    return None
+
+
+async def measure(calls: int, *, tone: bool, window: float, within: float, log: Path) -> Row:
+    sim = Simulator(calls, tone=tone, log_path=log)
+    try:
+        await asyncio.to_thread(sim.read_endpoint)
+        async with AnyreachClient(sim.api_url, sim.api_key) as client:
+            to_n = await wait_in_progress(client, calls, sim.started, within)
+            before, at = cpu_ticks(sim.proc.pid), time.monotonic()
+            await asyncio.sleep(window)
+            after, end = cpu_ticks(sim.proc.pid), time.monotonic()
+            pss = pss_mib(sim.proc.pid)
+            count = -1
+            with contextlib.suppress(Exception):
+                count = await in_progress(client)
+    finally:
+        await asyncio.to_thread(sim.stop)
+    used = sum(ticks - before.get(pid, 0) for pid, ticks in after.items())
+    return Row(calls, to_n, count, 100.0 * used / CLOCK_TICKS / (end - at), pss)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    print(machine(), flush=True)
+    print(f"mode: {'tone' if args.tone else 'speech'}; window {args.window:.0f} s", flush=True)
+    print(HEADER, flush=True)
+    for calls in args.calls or [4, 8, 16, 32]:
+        row = await measure(
+            calls, tone=args.tone, window=args.window, within=args.within, log=args.log
+        )
+        print(row.line(), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-n", "--calls", type=int, action="append", help="N (repeatable)")
+    parser.add_argument("--tone", action="store_true", help="tone mode instead of speech")
+    parser.add_argument("--window", type=float, default=30.0, help="CPU window, s (30)")
+    parser.add_argument("--within", type=float, default=150.0, help="wait for N, s (150)")
+    parser.add_argument(
+        "--log", type=Path, default=Path("/tmp/bench-simulator.log"), help="simulator stderr"
+    )
+    asyncio.run(main_async(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
