@@ -18,13 +18,15 @@ import logging
 import secrets
 import time
 import warnings
-from collections.abc import Callable
+import weakref
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Literal, NamedTuple
 
 import numpy as np
 from livekit import api, rtc
 
+from tui.core.backoff import Backoff
 from tui.demo.tts import SAMPLE_RATE, tone
 
 log = logging.getLogger(__name__)
@@ -36,9 +38,26 @@ ATTR_TRACK_ID = "lk.transcribed_track_id"
 # Topics the bots listen on only to notice anyone sending them data (hidden listener checks).
 WATCHED_TOPICS = (TOPIC_TRANSCRIPTION, "lk.chat")
 
-FRAME_SAMPLES = SAMPLE_RATE // 100  # 10 ms
-TONE_FRAME_SAMPLES = SAMPLE_RATE // 50  # 20 ms: half the FFI calls of 10 ms frames
-REJOIN_DELAY = 1.0
+FRAME_SAMPLES = SAMPLE_RATE // 100  # 10 ms: what a direct-capture source takes
+FRAME_SECONDS = FRAME_SAMPLES / SAMPLE_RATE
+# Sources capture directly (queue_size_ms=0): frames go straight to the encoder and a
+# bot that is not speaking costs nothing.  A buffered source (the SDK's default) runs a
+# 10 ms timer per track that encodes silence whenever its queue is empty: ~3 % of a
+# core per idle track here, more than the speaking ones cost.  The bots pace the frames
+# themselves, at most PACE_LEAD_S ahead of the wall clock.
+SOURCE_QUEUE_MS = 0
+PACE_LEAD_S = 0.03
+# A bot that never stops (tone mode's agent) is better off buffered: it has no silence
+# to encode anyway, and 100 ms chunks are a tenth of the FFI calls of 10 ms frames.
+CONTINUOUS_QUEUE_MS = 200
+CONTINUOUS_CHUNK_SAMPLES = SAMPLE_RATE // 10
+MAX_CONTINUOUS_LEAD_S = 0.3  # how far tone capture may run ahead of the wall clock
+REJOIN_DELAY = 1.0  # the first delay of the rejoin backoff
+REJOIN_MAX_DELAY = 10.0
+# Joins running at once per event loop: 32 calls joining together (64 connections,
+# 64 track publications) flooded livekit-server and the FFI on a small machine, and
+# connects timed out.  The others wait their turn.
+MAX_CONCURRENT_JOINS = 4
 CONNECT_TIMEOUT = 5.0
 TOKEN_TTL = timedelta(hours=6)
 # A pending connect (never cancelled) can take the native layer's 3 attempts.
@@ -81,6 +100,7 @@ class Bot:
         kind: Literal["agent", "sip", "standard"],
         role: Role,
         on_joined: Callable[[Bot], None] | None = None,
+        continuous_audio: bool = False,
     ) -> None:
         self._url = url
         self._api_key = api_key
@@ -91,6 +111,8 @@ class Bot:
         self.kind = kind
         self.role = role
         self._on_joined = on_joined
+        # True: the bot will play without pause (play_tone), through a buffered source.
+        self.continuous_audio = continuous_audio
         self.room: rtc.Room | None = None
         self.track_sid: str | None = None
         self.joins = 0  # fresh joins (a new Room and token each time)
@@ -123,7 +145,8 @@ class Bot:
     def start(self) -> None:
         """Start joining in the background (the source must be made inside the loop)."""
         if self._task is None:
-            self._source = rtc.AudioSource(SAMPLE_RATE, 1)
+            queue_ms = CONTINUOUS_QUEUE_MS if self.continuous_audio else SOURCE_QUEUE_MS
+            self._source = rtc.AudioSource(SAMPLE_RATE, 1, queue_size_ms=queue_ms)
             self._task = asyncio.create_task(self._stay_joined(), name=f"bot {self.identity}")
 
     async def leave(self) -> None:
@@ -165,36 +188,46 @@ class Bot:
             return token.to_jwt()
 
     async def _stay_joined(self) -> None:
+        backoff = Backoff(initial=REJOIN_DELAY, maximum=REJOIN_MAX_DELAY)
         while not self._leave.is_set():
             try:
-                await self._join_once()
-            except Exception:
-                log.exception("%r: unexpected error in the join loop", self)
+                await self._join_once(backoff)
+            except Exception as exc:
+                # a failed publish (PublishTrackError) or connect under load: try again
+                log.warning("%r: join failed (%r); retrying", self, exc)
             self._connected.clear()
             self.room = None
             if not self._leave.is_set():
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._leave.wait(), REJOIN_DELAY)
+                    await asyncio.wait_for(self._leave.wait(), backoff.next_delay())
 
-    async def _join_once(self) -> None:
+    async def _join_once(self, backoff: Backoff) -> None:
         room = rtc.Room()
         lost = asyncio.Event()
         self._watch(room, lost)
-        try:
-            await room.connect(
-                self._url,
-                self._token(),
-                rtc.RoomOptions(auto_subscribe=False, connect_timeout=CONNECT_TIMEOUT),
-            )
-        except rtc.ConnectError as exc:
-            log.info("%r could not join (%s); retrying", self, exc)
-            return
+        async with _join_slot():
+            try:
+                await room.connect(
+                    self._url,
+                    self._token(),
+                    rtc.RoomOptions(auto_subscribe=False, connect_timeout=CONNECT_TIMEOUT),
+                )
+            except rtc.ConnectError as exc:
+                log.info("%r could not join (%s); retrying", self, exc)
+                return
+            try:
+                if not self._leave.is_set():
+                    await self._publish_microphone(room)
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await room.disconnect()
+                raise
         try:
             if self._leave.is_set():
                 return
             for participant in room.remote_participants.values():
                 self._note_participant(participant)
-            await self._publish_microphone(room)
+            backoff.reset()
             self.room = room
             self.joins += 1
             self._connected.set()
@@ -269,19 +302,28 @@ class Bot:
             self.seen_track_owners.add(participant.identity)
 
     async def play(self, samples: np.ndarray) -> None:
-        """Say ``samples`` (48 kHz mono int16) on the microphone, in real time."""
+        """Say ``samples`` (48 kHz mono int16) on the microphone, in real time.
+
+        The 10 ms frames of a line are made once (per array) and shared by every
+        call saying it; each frame is one FFI call here, nothing else.
+        """
         source = self._source
         if source is None:
             return
+        loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
-            for start in range(0, len(samples), FRAME_SAMPLES):
-                chunk = samples[start : start + FRAME_SAMPLES]
-                if len(chunk) < FRAME_SAMPLES:
-                    chunk = np.pad(chunk, (0, FRAME_SAMPLES - len(chunk)))
-                await source.capture_frame(_frame(chunk))
+            for index, frame in enumerate(frames_of(samples), 1):
+                if self._source is not source:
+                    return  # left meanwhile: a closed source would not pace us
+                await source.capture_frame(frame)
+                await _pace(loop, started, index * FRAME_SECONDS, self._lead())
             await source.wait_for_playout()
         except Exception:
             log.warning("%r: audio capture failed", self, exc_info=True)
+
+    def _lead(self) -> float:
+        return MAX_CONTINUOUS_LEAD_S if self.continuous_audio else PACE_LEAD_S
 
     async def play_tone(self, frequency: float) -> None:
         """Play a pure sine until cancelled (tone mode)."""
@@ -291,24 +333,73 @@ class Bot:
         position = 0
         loop = asyncio.get_running_loop()
         started = loop.time()
+        # a buffered source paces the captures itself; a direct one takes 10 ms frames
+        chunk_samples = CONTINUOUS_CHUNK_SAMPLES if self.continuous_audio else FRAME_SAMPLES
         try:
             while self._source is source:
-                chunk = tone(frequency, position, TONE_FRAME_SAMPLES)
-                position += TONE_FRAME_SAMPLES
+                chunk = tone(frequency, position, chunk_samples)
+                position += chunk_samples
                 await source.capture_frame(_frame(chunk))
-                # capture_frame paces itself only while the source is open; a closed
-                # one returns at once and this loop would starve the event loop.
-                # Never run more than a little ahead of real time.
-                ahead = position / SAMPLE_RATE - (loop.time() - started)
-                if ahead > MAX_TONE_LEAD_S:
-                    await asyncio.sleep(ahead - MAX_TONE_LEAD_S / 2)
+                # capture_frame of a closed buffered source returns at once: never
+                # run more than a little ahead of real time either way.
+                await _pace(loop, started, position / SAMPLE_RATE, self._lead())
         except asyncio.CancelledError:
             raise
         except Exception:
             log.warning("%r: tone capture failed", self, exc_info=True)
 
 
-MAX_TONE_LEAD_S = 0.2  # how far tone capture may run ahead of the wall clock
+async def _pace(
+    loop: asyncio.AbstractEventLoop, started: float, sent: float, lead: float = PACE_LEAD_S
+) -> None:
+    """Sleep while the audio sent (``sent`` s since ``started``) is ahead of real time.
+
+    Direct captures have no other pacing: never more than ``lead`` ahead, and a
+    sleep only every few frames (a late loop catches up in a burst).
+    """
+    ahead = sent - (loop.time() - started)
+    if ahead > lead:
+        await asyncio.sleep(ahead - min(lead, FRAME_SECONDS))
+
+
+_join_slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _join_slot() -> asyncio.Semaphore:
+    """This loop's limit on joins in flight (MAX_CONCURRENT_JOINS)."""
+    loop = asyncio.get_running_loop()
+    slot = _join_slots.get(loop)
+    if slot is None:
+        slot = _join_slots[loop] = asyncio.Semaphore(MAX_CONCURRENT_JOINS)
+    return slot
+
+
+# The frames of recently said arrays, by identity (the array is kept alive with them,
+# so an id is never reused while cached).  Speech arrays come from tts' cache: every
+# call saying a line shares one array, hence one list of frames.
+_FRAME_CACHE_SIZE = 256
+_frame_cache: dict[int, tuple[np.ndarray, Sequence[rtc.AudioFrame]]] = {}
+
+
+def frames_of(samples: np.ndarray) -> Sequence[rtc.AudioFrame]:
+    """``samples`` as 10 ms frames (the last one padded with silence), made once."""
+    cached = _frame_cache.get(id(samples))
+    if cached is not None and cached[0] is samples:
+        return cached[1]
+    padded = np.zeros(-(-len(samples) // FRAME_SAMPLES) * FRAME_SAMPLES, dtype=np.int16)
+    padded[: len(samples)] = samples
+    data = padded.tobytes()
+    step = FRAME_SAMPLES * 2
+    frames = [
+        rtc.AudioFrame(bytearray(data[at : at + step]), SAMPLE_RATE, 1, FRAME_SAMPLES)
+        for at in range(0, len(data), step)
+    ]
+    if len(_frame_cache) >= _FRAME_CACHE_SIZE:
+        _frame_cache.pop(next(iter(_frame_cache)))
+    _frame_cache[id(samples)] = (samples, frames)
+    return frames
 
 
 def _frame(chunk: np.ndarray) -> rtc.AudioFrame:

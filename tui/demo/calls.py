@@ -34,7 +34,8 @@ CALLER_LINGER = 1.0
 # A participant that disconnects right after closing a text stream can lose its tail
 # in flight; receivers then see the stream aborted.  Real agents never hang up that fast.
 HANGUP_GRACE = 1.0
-JOIN_TIMEOUT = 30.0
+# Long enough for a call queued behind others for a join slot (bots.MAX_CONCURRENT_JOINS).
+JOIN_TIMEOUT = 120.0
 
 __all__ = ["CallOptions", "SentSegment", "SimulatedCall"]
 
@@ -89,6 +90,7 @@ class SimulatedCall:
             legacy_transcription=self.options.legacy_transcription,
             on_sent=self._record_segment,
             on_joined=lambda bot: self._emit("agent_joined"),
+            continuous_audio=self.options.mode == "tone",
         )
         self.caller = Bot(
             url=url,
