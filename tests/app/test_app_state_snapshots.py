@@ -180,8 +180,7 @@ def test_pane_waiting_for_room(snap_compare, size: str) -> None:
 
 @pytest.mark.parametrize("size", list(SIZES))
 def test_pane_error_text(snap_compare, size: str) -> None:
-    """The 403 scope error.  The badge bound (60 characters) cuts its last character:
-    see test_known_defect_scope_error_is_cut."""
+    """The 403 scope error (whole at 160 columns: test_the_scope_error_is_shown_whole...)."""
     shown = snapshot(snap_compare, app_for(dashboard_of(failed)), size)
     assert READABLE_SCOPE_ERROR in shown.header("conv_01"), shown.text
     assert "LIVE" not in shown.header("conv_01"), shown.text
@@ -270,12 +269,7 @@ async def shown_live(app: DashboardApp, size: tuple[int, int]) -> Shown:
         return Shown(True, *grab(app))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tui/app/widgets/badge.py MAX_BADGE_CHARS=60 cuts the 61-character 403 text "
-    "to '... :manage (403 … [cut]', at any width",
-)
-async def test_known_defect_scope_error_is_cut() -> None:
+async def test_the_scope_error_is_shown_whole_when_there_is_room() -> None:
     shown = await shown_live(app_for(dashboard_of(failed)), SIZES["160x40"])
     assert SCOPE_ERROR in shown.header("conv_01"), shown.header("conv_01")
 

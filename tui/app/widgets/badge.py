@@ -8,7 +8,7 @@ from textual.widgets import Static
 from tui.monitor.model import Badge, BadgeKind
 from tui.monitor.text import safe_text
 
-MAX_BADGE_CHARS = 60
+MAX_BADGE_CHARS = 72  # the longest API error words (61) fit whole
 
 
 class StateBadge(Static):
