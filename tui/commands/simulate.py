@@ -15,6 +15,7 @@ import signal
 import sys
 from datetime import timedelta
 
+from tui.commands.ending import leave
 from tui.commands.exit_codes import ExitCode, exit_codes_help
 from tui.core.logs import LOG_FORMAT
 from tui.demo.scenarios import scenario_names
@@ -87,7 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         return ExitCode.BAD_CONFIG
     # A headless command: its warnings go to stderr (the demo sends that to demo-stack.log).
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format=LOG_FORMAT)
-    return asyncio.run(run(args))
+    # Once the calls, emulator and livekit-server are stopped, leave without the
+    # interpreter's teardown: with 32 calls LiveKit's native threads kept a stopped
+    # simulator alive (main thread gone, one native thread spinning) for 20 minutes.
+    leave(asyncio.run(run(args)))
 
 
 if __name__ == "__main__":
