@@ -142,6 +142,7 @@ def build_dashboard(settings: Settings, pinned: Sequence[str] = ()) -> Dashboard
         ),
         alerts=AlertMatcher(settings.alerts.keywords) if settings.alerts.keywords else None,
         focus_on_alert=settings.alerts.focus_on_alert,
+        health=settings.health.thresholds(),
     )
     app = DashboardApp(
         dashboard,

@@ -15,7 +15,7 @@ from typing import TextIO
 from tui.commands.exit_codes import ExitCode, exit_codes_help
 from tui.config import add_config_arguments, settings_or_report
 from tui.monitor.export import render_jsonl, render_markdown
-from tui.monitor.store import TranscriptStore, read_transcript
+from tui.monitor.store import TranscriptStore, read_events, read_transcript
 
 EXIT_CODES = (ExitCode.OK, ExitCode.FAILURE, ExitCode.BAD_CONFIG, ExitCode.NOT_FOUND)
 
@@ -64,10 +64,11 @@ def main(
         )
         return ExitCode.NOT_FOUND
     segments = read_transcript(path)
+    events = read_events(path)  # health flags, where they happened
     if args.format == "md":
-        document = render_markdown(args.conversation_id, segments)
+        document = render_markdown(args.conversation_id, segments, events)
     else:
-        document = render_jsonl(segments)
+        document = render_jsonl(segments, events)
     if args.output is None:
         stdout.write(document)
         stdout.flush()

@@ -42,6 +42,7 @@ from tui.monitor.follow import (
     TokenSource,
     listen_session,
 )
+from tui.monitor.health import HealthThresholds
 from tui.monitor.model import Change, ConversationInfo, Dashboard, MonitoredCall
 from tui.monitor.store import TranscriptStore
 
@@ -83,6 +84,7 @@ class Monitor:
         focus_on_alert: bool = False,
         policy: FollowPolicy = DASHBOARD_POLICY,
         listen: ListenFactory = listen_session,
+        health: HealthThresholds | None = None,
     ) -> None:
         self.dashboard = dashboard
         self.client = client
@@ -94,6 +96,7 @@ class Monitor:
         self.store = store
         self.alerts = alerts
         self.policy = policy
+        self.health = health  # None: the defaults (tui/monitor/health.py)
         self._listen = listen
         self.poller = (
             DiscoveryPoller(client, interval_s, on_update=self._on_discovery)
@@ -263,6 +266,7 @@ class Monitor:
             on_alert=self._alert,
             on_store_error=lambda text: self._set_banner("store", text),
             on_event=self._follower_event,
+            health=self.health,
         )
 
     def _run(self, call: MonitoredCall, follower: CallFollower) -> None:
