@@ -82,8 +82,11 @@ async def test_two_tone_calls_only_the_heard_one_is_heard(
 
     a_onset = onset(samples, TONES["call-a"], sustain=SUSTAIN)
     assert a_onset is not None, "the heard call was never heard"
-    assert a_onset >= ms(400), "something played before a call was heard"
-    assert_silent(samples, 0, a_onset - ms(10), tuple(TONES.values()))
+    # Silence is checked up to A's first sound, not its sustained onset: a dropout
+    # just after A starts can delay the sustained onset past sound that belongs to A.
+    a_first = onset(samples, TONES["call-a"], sustain=ms(20)) or a_onset
+    assert a_first >= ms(400), "something played before a call was heard"
+    assert_silent(samples, 0, a_first - ms(10), tuple(TONES.values()))
 
     a_hz, b_hz = TONES["call-a"], TONES["call-b"]
     b_onset = onset(samples, b_hz, start=a_onset, sustain=SUSTAIN)
