@@ -60,7 +60,10 @@ Nothing else is excused: a drop of a pane outside a kill window counts.  Then:
   line, counted or not);
 * **out of order**: counted segments in the file minus the longest run of them
   in the bots' order (the fewest that would have to move);
-* text differs, saved but not counted (by rule), saved but never sent: shown too.
+* text differs (a counted segment saved with other words: the listener settled it
+  early, e.g. its speaker seen leaving mid-segment, and the first version wins),
+  saved but not counted (by the rule), saved but never sent, pane drops outside
+  kill windows, mints and joins per pane: shown too.
 
 **Reconnect time**: from the moment the restarted server is ready to each pane
 being LIVE again.  **Memory**: PSS of this process (/proc/self/smaps_rollup) when
@@ -182,14 +185,16 @@ class PaneLog:
     def live_again_after(self, at: float) -> float | None:
         return next((t for t, live in self.transitions if live and t > at), None)
 
-    def drops_outside(self, windows: Sequence[tuple[float, float | None]], end: float) -> int:
-        """Times the pane stopped being LIVE during the soak other than in a kill window."""
-        drops = 0
+    def drops_outside(
+        self, windows: Sequence[tuple[float, float | None]], end: float
+    ) -> list[float]:
+        """When the pane stopped being LIVE during the soak other than in a kill window."""
+        drops = []
         for at, live in self.transitions:
             if live or self.first_live is None or not self.first_live < at <= end:
                 continue
-            if not any(start <= at and (end is None or at <= end) for start, end in windows):
-                drops += 1
+            if not any(a <= at and (b is None or at <= b) for a, b in windows):
+                drops.append(at)
         return drops
 
 
@@ -288,6 +293,10 @@ class CallResult:
     mints: int = 0  # listener tokens the pane's follower obtained
     joins: int = 0  # its sessions that connected (LiveKit's own resumes are not joins)
     missing_ids: list[str] = field(default_factory=list)
+    # monotonic times, for the JSON (shifted to the soak's zero there)
+    missing_spans: list[tuple[float, float]] = field(default_factory=list)
+    drops_at: list[float] = field(default_factory=list)
+    transitions: list[tuple[float, bool]] = field(default_factory=list)
 
 
 def compare(
@@ -343,7 +352,11 @@ def compare(
         1 for i in file_order if i not in counted_by_id and i in every_sent_id
     )
     result.saved_never_sent = sum(1 for i in file_order if i not in every_sent_id)
-    result.drops_outside_kills = pane.drops_outside(windows, end)
+    drops = pane.drops_outside(windows, end)
+    result.drops_outside_kills = len(drops)
+    result.drops_at = drops
+    result.transitions = list(pane.transitions)
+    result.missing_spans = [(s.began, s.settled) for s in counted if s.segment_id not in first_text]
     return result
 
 
@@ -554,6 +567,14 @@ class Soak:
 
     # the report ---------------------------------------------------------------------------
 
+    def relative(self, row: dict[str, Any]) -> dict[str, Any]:
+        """A per-call row with its times in seconds from the soak's zero."""
+        zero = self.started_at
+        row["missing_spans"] = [(a - zero, b - zero) for a, b in row["missing_spans"]]
+        row["drops_at"] = [at - zero for at in row["drops_at"]]
+        row["transitions"] = [(at - zero, live) for at, live in row["transitions"]]
+        return row
+
     def windows_of(self, pane: PaneLog) -> list[tuple[float, float | None]]:
         return [(r.killed_at, pane.live_again_after(r.ready_at)) for r in self.restarts]
 
@@ -646,7 +667,7 @@ class Soak:
                 "after_restarts": [r.pss_mib for r in self.restarts],
             },
             "cpu_percent": 100.0 * cpu_used / soak_s if soak_s > 0 else None,
-            "per_call": [asdict(r) for r in results],
+            "per_call": [self.relative(asdict(r)) for r in results],
             "restart_log": [
                 {
                     "number": r.number,
