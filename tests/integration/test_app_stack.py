@@ -4,12 +4,11 @@ real listen sessions, the real audio router (and PulseAudio, recorded, for routi
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Callable
 
 import pytest
 
-from tests.audio_analysis import assert_only, ms, onset
+from tests.audio_analysis import assert_only, assert_silent, is_silent, ms, onset, windows
 from tests.fixtures.anyreach import StackFactory
 from tests.fixtures.app import screen_text
 from tests.fixtures.audio import PulseServer, wait_until_playing
@@ -116,24 +115,22 @@ async def test_with_listening_on_moving_focus_moves_what_is_heard(
             await until(
                 lambda: all(c.is_live for c in dashboard.calls), 30, "both calls LIVE", dashboard
             )
-            await until(
-                lambda: all(dashboard.get(i).level.rms_dbfs > -30 for i in (a_id, b_id)),
-                20,
-                "both tones reach their sessions",
-            )
+            await asyncio.sleep(1.0)  # the bots' tones are flowing by now
             assert router.heard == frozenset()  # focused automatically, but not listening
             recorder = await asyncio.to_thread(pulse_server.record)
+            await asyncio.sleep(1.0)  # listening is off: nothing may play
+            at_space = recorder.recorded_samples()
             await pilot.press("space")
             assert router.heard == {a_id}
-            t_listen = time.monotonic()
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(2.0)
+            at_switch = recorder.recorded_samples()
             await pilot.press("right")
             assert router.heard == {b_id}
-            t_focus_b = time.monotonic()
-            await asyncio.sleep(1.5)
+            await asyncio.sleep(2.0)
+            at_m = recorder.recorded_samples()
             await pilot.press("m")
             assert router.heard == frozenset()
-            t_off = time.monotonic()
+            await asyncio.sleep(1.0)
             samples = await asyncio.to_thread(recorder.stop)
             await pilot.press("q")
             await until(lambda: not app.is_running, 10, "the app exits after q")
@@ -142,15 +139,27 @@ async def test_with_listening_on_moving_focus_moves_what_is_heard(
         device.close()
         await client.aclose()
 
-    a_onset = onset(samples, A_HZ, sustain=SUSTAIN)
+    # Positions are recorded-sample counts read at each key press: the sound of a
+    # press can only come after its mark.
+    assert_silent(samples, 0, at_space, (A_HZ, B_HZ))
+    a_onset = onset(samples, A_HZ, start=at_space, sustain=SUSTAIN)
     assert a_onset is not None, "space did not make the focused call heard"
-    b_onset = onset(samples, B_HZ, start=a_onset, sustain=SUSTAIN)
-    assert b_onset is not None, "after moving focus, the other call was never heard"
-    # Before the switch only A's onset is checked: on a loaded two-core machine the
-    # decoded audio comes through choppy and 1.5 s gives too few clean windows to judge.
-    # B's first sound bounds the switch: a dropout just after it can delay the
-    # *sustained* onset, as in the audio-routing tests.
-    b_first = onset(samples, B_HZ, start=a_onset, sustain=ms(20)) or b_onset
-    assert min(b_first, b_onset) - a_onset <= round((t_focus_b - t_listen + 0.5) * 48000)
-    off_at = b_onset + round((t_off - t_focus_b) * 48000)
-    assert_only(samples, b_onset + ms(500), off_at - ms(50), B_HZ, A_HZ, CLEAN)
+    a_dropouts = assert_only(samples, a_onset + ms(20), at_switch, A_HZ, B_HZ, CLEAN)
+    b_first = onset(samples, B_HZ, start=at_switch, sustain=ms(20))
+    assert b_first is not None, "after moving focus, the other call was never heard"
+    # From B's first sound on, A is never heard again (it faded out within 5 ms).
+    b_dropouts = assert_only(samples, b_first + ms(20), at_m, B_HZ, A_HZ, CLEAN)
+    silent_from = next(
+        (at for at, w in windows(samples, at_m, samples.size, ms(10)) if is_silent(w)), None
+    )
+    assert silent_from is not None, "m never silenced the output"
+    assert_silent(samples, silent_from, samples.size, (A_HZ, B_HZ))
+    print(
+        f"\naudio truth: A heard {(a_onset - at_space) / 48:.0f} ms after space, "
+        f"switch {(b_first - at_switch) / 48:.0f} ms, silent {(silent_from - at_m) / 48:.0f} ms "
+        f"after m; dropout windows A {a_dropouts[0]}/{a_dropouts[1]}, "
+        f"B {b_dropouts[0]}/{b_dropouts[1]}; no bleed"
+    )
+    # The target is 100 ms (printed above, measured 70-90 ms here); the assertion is
+    # the behaviour, with room for a loaded machine: m never leaves audio playing.
+    assert silent_from - at_m <= ms(300), "m did not silence the output at once"
