@@ -72,7 +72,6 @@ import contextlib
 import fcntl
 import json
 import os
-import platform
 import pty
 import queue
 import shutil
@@ -89,12 +88,18 @@ import urllib.request
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from tests.measure import (  # noqa: E402  (after the path is set)
+    Machine,
+    RecordingClock,
+    cpu_percent,
+    pss_mib,
+    sample_cpu,
+)
 
 if TYPE_CHECKING:  # the children must not pay for the parent's imports
     import numpy as np
@@ -136,7 +141,6 @@ CHROMIUM_FLAGS = (
     "--disable-sync",
     "--autoplay-policy=no-user-gesture-required",
 )
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class BenchError(RuntimeError):
@@ -150,97 +154,7 @@ class PeerMissing(RuntimeError):
 # -- the machine --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Machine:
-    cores: int
-    cpu_model: str
-    kernel: str
-    load: tuple[float, float, float]
-    date: str
-
-    @classmethod
-    def here(cls) -> Machine:
-        model = "unknown CPU"
-        with contextlib.suppress(OSError):
-            for line in Path("/proc/cpuinfo").read_text().splitlines():
-                if line.startswith("model name"):
-                    model = line.split(":", 1)[1].strip()
-                    break
-        return cls(
-            cores=os.cpu_count() or 0,
-            cpu_model=model,
-            kernel=f"{platform.system()} {platform.release()}",
-            load=os.getloadavg(),
-            date=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
-        )
-
-    def header(self) -> str:
-        load = " ".join(f"{value:.2f}" for value in self.load)
-        return (
-            f"machine: {self.cores} cores, {self.cpu_model}, {self.kernel}; "
-            f"load average at start {load}\ndate: {self.date}"
-        )
-
-
 # -- CPU and memory of a process tree (/proc) ---------------------------------------------
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """/proc/<pid>/stat after the command name (which may hold spaces and parentheses)."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2 :].split()
-
-
-def process_tree(root: int) -> list[int]:
-    """``root`` and every process below it."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat_fields(int(entry))
-            if fields is not None:
-                children.setdefault(int(fields[1]), []).append(int(entry))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
-
-
-@dataclass(frozen=True)
-class CpuSample:
-    at: float  # time.monotonic()
-    ticks: dict[int, int]  # pid -> utime + stime + cutime + cstime
-
-
-def sample_cpu(root: int) -> CpuSample:
-    ticks = {}
-    for pid in process_tree(root):
-        fields = _stat_fields(pid)
-        if fields is not None:
-            ticks[pid] = sum(int(value) for value in fields[11:15])
-    return CpuSample(time.monotonic(), ticks)
-
-
-def cpu_percent(before: CpuSample, after: CpuSample) -> float:
-    """% of one core between two samples; a process gone meanwhile is in its reaper's
-    cutime/cstime, a new one counts from zero."""
-    used = sum(ticks - before.ticks.get(pid, 0) for pid, ticks in after.ticks.items())
-    return 100.0 * used / CLOCK_TICKS / (after.at - before.at)
-
-
-def pss_mib(root: int) -> float:
-    total_kib = 0
-    for pid in process_tree(root):
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total_kib += int(line.split()[1])
-                    break
-    return total_kib / 1024
 
 
 @dataclass(frozen=True)
@@ -610,31 +524,6 @@ class DashboardProcess:
 
 
 # -- focus switches in a recording --------------------------------------------------------
-
-
-class RecordingClock:
-    """Maps recording sample offsets to time.monotonic() by watching the file grow."""
-
-    def __init__(self, recorder: Any) -> None:
-        self._recorder = recorder
-        self._earliest_start = float("inf")
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.002):
-            now, size = time.monotonic(), self._recorder.recorded_samples()
-            if size:
-                # The file lags real time, so the smallest estimate is the closest one.
-                self._earliest_start = min(self._earliest_start, now - size / RATE)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def offset_at(self, when: float) -> int:
-        return round((when - self._earliest_start) * RATE)
 
 
 @dataclass(frozen=True)

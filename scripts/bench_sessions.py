@@ -39,7 +39,6 @@ import os
 import shutil
 import statistics
 import sys
-import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -49,10 +48,10 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import numpy as np
 from livekit import api, rtc
 
+from tests.measure import RecordingClock
 from tui.audio import AudioRouter, NullDevice, PyAudioDevice, open_output_device
 from tui.demo.bot_process import BotProcess, CallSpec
 from tui.demo.calls import CallOptions
@@ -227,31 +226,6 @@ def mechanism_switch(
 
 
 # -- recording ------------------------------------------------------------------------
-
-
-class RecordingClock:
-    """Maps recording sample offsets to time.monotonic() by watching the file grow."""
-
-    def __init__(self, recorder: Any) -> None:
-        self._recorder = recorder
-        self._earliest_start = float("inf")
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.002):
-            now, size = time.monotonic(), self._recorder.recorded_samples()
-            if size:
-                # The file lags real time, so the smallest estimate is the closest one.
-                self._earliest_start = min(self._earliest_start, now - size / SAMPLE_RATE)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def offset_at(self, when: float) -> int:
-        return round((when - self._earliest_start) * SAMPLE_RATE)
 
 
 def band_levels(

@@ -22,7 +22,6 @@ import argparse
 import asyncio
 import contextlib
 import os
-import platform
 import signal
 import subprocess
 import sys
@@ -33,67 +32,8 @@ from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
-
+from tests.measure import Machine, cpu_percent, pss_mib, sample_cpu  # noqa: E402
 from tui.anyreach import AnyreachClient  # noqa: E402
-
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
-
-
-def machine() -> str:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
-    return (
-        f"machine: {os.cpu_count()} cores, {model}, {platform.system()} {platform.release()}; "
-        f"load average {load}"
-    )
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return text[text.rindex(")") + 2 :].split()
-
-
-def process_tree(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            fields = _stat_fields(int(entry))
-            if fields is not None:
-                children.setdefault(int(fields[1]), []).append(int(entry))
-    tree, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        tree.append(pid)
-        todo.extend(children.get(pid, []))
-    return tree
-
-
-def cpu_ticks(root: int) -> dict[int, int]:
-    ticks = {}
-    for pid in process_tree(root):
-        fields = _stat_fields(pid)
-        if fields is not None:
-            ticks[pid] = sum(int(value) for value in fields[11:15])
-    return ticks
-
-
-def pss_mib(root: int) -> float:
-    total = 0
-    for pid in process_tree(root):
-        with contextlib.suppress(OSError):
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-                    break
-    return total / 1024
 
 
 @dataclass
@@ -197,21 +137,20 @@ async def measure(calls: int, *, tone: bool, window: float, within: float, log: 
         await asyncio.to_thread(sim.read_endpoint)
         async with AnyreachClient(sim.api_url, sim.api_key) as client:
             to_n = await wait_in_progress(client, calls, sim.started, within)
-            before, at = cpu_ticks(sim.proc.pid), time.monotonic()
+            before = sample_cpu(sim.proc.pid)
             await asyncio.sleep(window)
-            after, end = cpu_ticks(sim.proc.pid), time.monotonic()
+            after = sample_cpu(sim.proc.pid)
             pss = pss_mib(sim.proc.pid)
             count = -1
             with contextlib.suppress(Exception):
                 count = await in_progress(client)
     finally:
         await asyncio.to_thread(sim.stop)
-    used = sum(ticks - before.get(pid, 0) for pid, ticks in after.items())
-    return Row(calls, to_n, count, 100.0 * used / CLOCK_TICKS / (end - at), pss)
+    return Row(calls, to_n, count, cpu_percent(before, after), pss)
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    print(machine(), flush=True)
+    print(Machine.here().header(), flush=True)
     print(f"mode: {'tone' if args.tone else 'speech'}; window {args.window:.0f} s", flush=True)
     print(HEADER, flush=True)
     for calls in args.calls or [4, 8, 16, 32]:

@@ -17,49 +17,22 @@ import asyncio
 import os
 import statistics
 import sys
-import threading
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 from tests.audio_analysis import band_db, ms
 from tests.fixtures.audio import (
     PulseServer,
-    Recorder,
     ToneFeeder,
     wait_until_playing,
 )
+from tests.measure import RecordingClock
 from tui.audio import AudioRouter, PyAudioDevice, open_output_device
 
 RATE = 48_000
 TONES = {"a": 440.0, "b": 1000.0}
 THRESHOLD_DB = -40.0  # the feeders play at -10.5 dBFS
-
-
-class RecordingClock:
-    """Maps recording sample offsets to time.monotonic() by watching the file grow."""
-
-    def __init__(self, recorder: Recorder) -> None:
-        self._recorder = recorder
-        self._earliest_start = float("inf")
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.002):
-            now, size = time.monotonic(), self._recorder.recorded_samples()
-            if size:
-                # The file lags real time, so the smallest estimate is the closest one.
-                self._earliest_start = min(self._earliest_start, now - size / RATE)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def offset_at(self, when: float) -> int:
-        return round((when - self._earliest_start) * RATE)
 
 
 def first_band_onset(samples, hz: float, start: int) -> int | None:

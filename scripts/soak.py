@@ -78,19 +78,17 @@ import bisect
 import contextlib
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
+from tests.measure import Machine, pss_mib  # noqa: E402
 from tui.anyreach import AnyreachClient  # noqa: E402
 from tui.audio import AudioRouter, open_output_device  # noqa: E402
 from tui.core.logs import configure_logging  # noqa: E402
@@ -118,29 +116,6 @@ FAULT_OUTAGE_S = RESUME_STALL_S + 4.0
 
 
 # -- the machine and /proc ------------------------------------------------------------------
-
-
-def machine_lines() -> list[str]:
-    model = "unknown CPU"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    load = " ".join(f"{value:.2f}" for value in os.getloadavg())
-    return [
-        f"machine: {os.cpu_count()} cores, {model}, {platform.system()} {platform.release()}; "
-        f"load average at start {load}",
-        f"date: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}",
-    ]
-
-
-def pss_mib() -> float:
-    """This process's proportional set size (/proc/self/smaps_rollup), MiB."""
-    for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
-        if line.startswith("Pss:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError("no Pss line in /proc/self/smaps_rollup")
 
 
 def cpu_seconds() -> float:
@@ -796,7 +771,7 @@ class SoakError(RuntimeError):
 
 
 async def run(options: Options) -> int:
-    for line in machine_lines():
+    for line in Machine.here().header().splitlines():
         print(line)
     print(
         f"soak: {options.calls} calls (tone, looping, bots in another process), "

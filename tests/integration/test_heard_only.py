@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import statistics
-import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
@@ -24,8 +23,9 @@ import pytest
 
 from tests.audio_analysis import PRESENT_DB, band_db, ms, onset, windows
 from tests.fixtures.anyreach import FAST_RETRY
-from tests.fixtures.audio import PulseServer, Recorder, wait_until_playing
+from tests.fixtures.audio import PulseServer, wait_until_playing
 from tests.fixtures.live import FAST_POLICY, until
+from tests.measure import RecordingClock
 from tui.anyreach import AnyreachClient
 from tui.audio import AudioRouter, PyAudioDevice, open_output_device
 from tui.demo.bot_process import BotProcess, CallSpec
@@ -122,30 +122,6 @@ async def four_calls(
     finally:
         await monitor.aclose()
         await client.aclose()
-
-
-class RecordingClock:
-    """Maps recording offsets to time.monotonic() by watching parec's file grow."""
-
-    def __init__(self, recorder: Recorder) -> None:
-        self._recorder = recorder
-        self._start = float("inf")
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
-        self._thread.start()
-
-    def _watch(self) -> None:
-        while not self._stop.wait(0.002):
-            now, size = time.monotonic(), self._recorder.recorded_samples()
-            if size:  # the file lags real time: the smallest estimate is the closest
-                self._start = min(self._start, now - size / RATE)
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def offset_at(self, when: float) -> int:
-        return round((when - self._start) * RATE)
 
 
 def _split(heard: int) -> tuple[float, list[float]]:
