@@ -274,11 +274,6 @@ async def test_the_scope_error_is_shown_whole_when_there_is_room() -> None:
     assert SCOPE_ERROR in shown.header("conv_01"), shown.header("conv_01")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="tui/app/widgets/status_bar.py puts the notice last on one line: at 80 columns "
-    "'playing nothing' falls off the end",
-)
-async def test_known_defect_notice_cut_at_80_columns() -> None:
+async def test_the_notice_is_shown_whole_at_80_columns() -> None:
     shown = await shown_live(app_for(dashboard_of(None), notice=NO_AUDIO), SIZES["80x24"])
     assert NO_AUDIO in shown.status, shown.status

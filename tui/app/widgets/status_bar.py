@@ -25,8 +25,17 @@ def status_text(dashboard: Dashboard, notice: str | None = None) -> Text:
         parts.append(f"{counts['error']} failed")
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("anyreach-tui  ", "bold")
-    if dashboard.banner:  # first, so a narrow terminal still shows it
+    # What needs the supervisor comes first, so an 80-column terminal still shows it:
+    # the banner, how many calls need attention, the latest notice; then the counts.
+    if dashboard.banner:
         text.append(safe_text(dashboard.banner, 120), "bold reverse")
+        text.append("  ·  ")
+    attention = dashboard.needing_attention()
+    if attention:  # in words: a monochrome terminal reads it too
+        text.append(f"{attention} need{'s' if attention == 1 else ''} attention", "bold reverse")
+        text.append("  ·  ")
+    if notice:
+        text.append(safe_text(notice, 80))
         text.append("  ·  ")
     text.append(" · ".join(parts))
     if dashboard.wallboard:
@@ -34,18 +43,11 @@ def status_text(dashboard: Dashboard, notice: str | None = None) -> Text:
     else:
         text.append("  ·  listening ")
         text.append("on" if dashboard.listening else "off (space)", "bold")
-    attention = dashboard.needing_attention()
-    if attention:  # in words: a monochrome terminal reads it too
-        text.append("  ·  ")
-        text.append(f"{attention} need{'s' if attention == 1 else ''} attention", "bold reverse")
     if dashboard.sort_by_attention:
         text.append("  ·  by attention (s)")
     if dashboard.filter_text:
         text.append("  ·  filter: ")
         text.append(safe_text(dashboard.filter_text, 40))
-    if notice:
-        text.append("  ·  ")
-        text.append(safe_text(notice, 80))
     return text
 
 
