@@ -21,11 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
-import signal
-import subprocess
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +30,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(PROJECT))
 from tests.measure import Machine, cpu_percent, pss_mib, sample_cpu  # noqa: E402
 from tui.anyreach import AnyreachClient  # noqa: E402
+from tui.commands.demo import StackProcess  # noqa: E402
 
 
 @dataclass
@@ -56,63 +53,6 @@ class Row:
 HEADER = "  N  to N s  in prog   CPU %  %/call  PSS MiB"
 
 
-class Simulator:
-    """``anyreach-tui simulate`` as a child, its endpoint read from stdout."""
-
-    def __init__(self, calls: int, *, tone: bool, log_path: Path) -> None:
-        argv = [sys.executable, "-m", "tui.commands.main", "simulate", "--calls", str(calls)]
-        if tone:
-            argv.append("--tone")
-        self.log = open(log_path, "ab")  # closed in stop()
-        self.started = time.monotonic()
-        self.proc = subprocess.Popen(
-            argv,
-            cwd=PROJECT,
-            stdout=subprocess.PIPE,
-            stderr=self.log,
-            start_new_session=True,
-        )
-        self.api_url = ""
-        self.api_key = ""
-
-    def read_endpoint(self, timeout: float = 60.0) -> None:
-        assert self.proc.stdout is not None
-        timer = threading.Timer(timeout, self.stop)
-        timer.start()
-        try:
-            for raw in self.proc.stdout:
-                line = raw.decode(errors="replace").strip()
-                if line.startswith("api_url: "):
-                    self.api_url = line.removeprefix("api_url: ")
-                elif line.startswith("api_key: "):
-                    self.api_key = line.removeprefix("api_key: ")
-                if self.api_url and self.api_key:
-                    break
-        finally:
-            timer.cancel()
-        if not (self.api_url and self.api_key):
-            raise RuntimeError("the simulator did not print its endpoint")
-        threading.Thread(target=self._drain, daemon=True).start()
-
-    def _drain(self) -> None:
-        assert self.proc.stdout is not None
-        for raw in self.proc.stdout:
-            with contextlib.suppress(ValueError, OSError):
-                self.log.write(raw)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.proc.pid, signal.SIGINT)
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
-        self.log.close()
-
-
 async def in_progress(client: AnyreachClient) -> int:
     conversations = await client.active_conversations()
     return sum(c.status == "in_progress" for c in conversations)
@@ -132,11 +72,13 @@ async def wait_in_progress(
 
 
 async def measure(calls: int, *, tone: bool, window: float, within: float, log: Path) -> Row:
-    sim = Simulator(calls, tone=tone, log_path=log)
+    started = time.monotonic()
+    log_file = log.open("ab")
+    sim = StackProcess(calls, tone=tone, log=log_file)  # what `anyreach-tui demo` runs
     try:
         await asyncio.to_thread(sim.read_endpoint)
         async with AnyreachClient(sim.api_url, sim.api_key) as client:
-            to_n = await wait_in_progress(client, calls, sim.started, within)
+            to_n = await wait_in_progress(client, calls, started, within)
             before = sample_cpu(sim.proc.pid)
             await asyncio.sleep(window)
             after = sample_cpu(sim.proc.pid)
@@ -146,6 +88,7 @@ async def measure(calls: int, *, tone: bool, window: float, within: float, log: 
                 count = await in_progress(client)
     finally:
         await asyncio.to_thread(sim.stop)
+        log_file.close()
     return Row(calls, to_n, count, cpu_percent(before, after), pss)
 
 
