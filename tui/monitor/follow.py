@@ -448,10 +448,7 @@ class CallFollower:
             if state == "disconnected":
                 attempt.lost.set()
             elif state == "connecting":
-                # LiveKit is resuming by itself; give it a while, then start afresh.
-                attempt.stall_timer = asyncio.get_running_loop().call_later(
-                    self.policy.resume_stall_s, attempt.lost.set
-                )
+                self._arm_stall_timer(attempt)  # LiveKit is resuming by itself
             elif state == "connected" and attempt.stall_timer is not None:
                 attempt.stall_timer.cancel()
                 attempt.stall_timer = None
@@ -473,7 +470,7 @@ class CallFollower:
             if session.get_state() == "connected":
                 attempt.agent_left.set()
             else:
-                self._probe_later()
+                self._arm_stall_timer(attempt)
 
         def on_error(error: Any) -> None:
             if current() and not attempt.connected:
@@ -485,10 +482,11 @@ class CallFollower:
         session.on("agentDisconnected", on_agent_left)
         session.on("error", on_error)
 
-    def _probe_later(self) -> None:
-        """The agent may have left during a resume: make sure a stall check is running."""
-        attempt = self._attempt
-        if attempt is not None and attempt.connected and attempt.stall_timer is None:
+    def _arm_stall_timer(self, attempt: _Attempt) -> None:
+        """A connected session is resuming (or its agent seemed to leave meanwhile):
+        give LiveKit ``resume_stall_s`` to heal it, then treat it as lost and rejoin.
+        One timer per stall: a repeated "connecting" keeps the first deadline."""
+        if attempt.connected and attempt.stall_timer is None:
             attempt.stall_timer = asyncio.get_running_loop().call_later(
                 self.policy.resume_stall_s, attempt.lost.set
             )
