@@ -441,7 +441,7 @@ class AgentBot(Bot):
         started = asyncio.get_running_loop().time()
         said = ""
         for chunk, at in zip(chunks, _chunk_times(chunks, duration), strict=True):
-            await _sleep_until(started + at)
+            await sleep_until(started + at)
             said += chunk
             if writer is not None:
                 publishing = time.monotonic()
@@ -451,7 +451,7 @@ class AgentBot(Bot):
                         SentSegment(segment_id, "agent", said, False, "stream", publishing)
                     )
             await self._legacy(legacy_id, "agent", self.identity, self.track_sid, said, False)
-        await _sleep_until(started + duration)
+        await sleep_until(started + duration)
         if writer is not None:
             trailer = {ATTR_FINAL: "true"}
             if self.track_sid:
@@ -493,13 +493,13 @@ class AgentBot(Bot):
         started = asyncio.get_running_loop().time()
         cut_points = list(range(step, len(words), step))
         for count in cut_points:
-            await _sleep_until(started + duration * count / len(words))
+            await sleep_until(started + duration * count / len(words))
             interim = " ".join(words[:count])
             track = caller_track_sid
             await self._caller_update(segment_id, caller_identity, track, interim, False)
             await self._legacy(legacy_id, "caller", caller_identity, track, interim, False)
         # the final result lands shortly after the caller stops speaking
-        await _sleep_until(started + duration + 0.2)
+        await sleep_until(started + duration + 0.2)
         await self._caller_update(segment_id, caller_identity, caller_track_sid, text, True)
         await self._legacy(legacy_id, "caller", caller_identity, caller_track_sid, text, True)
 
@@ -603,7 +603,8 @@ def _chunk_times(chunks: list[str], duration: float) -> list[float]:
     return times
 
 
-async def _sleep_until(when: float) -> None:
+async def sleep_until(when: float) -> None:
+    """Sleep until the loop time ``when`` (at once if it has passed)."""
     delay = when - asyncio.get_running_loop().time()
     if delay > 0:
         await asyncio.sleep(delay)

@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from tui.demo.bots import AgentBot, Bot, SentSegment
+from tui.demo.bots import AgentBot, Bot, SentSegment, sleep_until
 from tui.demo.scenarios import Line, Scenario, load_scenario
 from tui.demo.tts import AGENT_VOICE, CALLER_VOICE, duration_of, estimated_duration, synthesize
 
@@ -203,15 +203,41 @@ class SimulatedCall:
             self._emit("ended")
 
     async def _play_lines(self, lines: list[Line]) -> None:
-        """Play ``lines``; in an agent-leaves-early script the caller plays on alone."""
+        """Play ``lines``; in an agent-leaves-early script the caller plays on alone.
+
+        A line is made (synthesized) during the pause before it, so the pause is the
+        silence a listener hears.  A line with ``overlap`` starts that long before the
+        line before it ends (a talk-over scenario): both are said at once.
+        """
         leaves_after = self.scenario.agent_leaves_after
-        for index, line in enumerate(lines):
-            if index == leaves_after and not self._agent_left:
-                await self._agent_leaves()
-                self._finish()
-            await asyncio.sleep(line.pause_before * self.options.time_scale)
-            await self._wait_for_bots()
-            await self._say(line)
+        scale = self.options.time_scale
+        saying: list[asyncio.Task[None]] = []  # lines still being said
+        ends_at = 0.0  # loop time at which the last line started ends
+        try:
+            for index, line in enumerate(lines):
+                overlapping = line.overlap > 0 and bool(saying)
+                if not overlapping:
+                    await asyncio.gather(*saying)
+                    saying.clear()
+                if index == leaves_after and not self._agent_left:
+                    await self._agent_leaves()
+                    self._finish()
+                made = asyncio.ensure_future(self._make(line))
+                try:
+                    if overlapping:
+                        await sleep_until(ends_at - line.overlap * scale)
+                    else:
+                        await asyncio.sleep(line.pause_before * scale)
+                    await self._wait_for_bots()
+                    samples, duration = await made
+                finally:
+                    made.cancel()  # only matters when cancelled meanwhile
+                ends_at = asyncio.get_running_loop().time() + duration
+                saying.append(asyncio.create_task(self._say(line, samples, duration)))
+            await asyncio.gather(*saying)
+        finally:
+            for task in saying:
+                task.cancel()
 
     async def _wait_for_bots(self) -> None:
         """After a server drop, hold the script until the bots are back in the room."""
@@ -220,16 +246,17 @@ class SimulatedCall:
             waits.append(self.agent.wait_connected())
         await asyncio.gather(*waits)
 
-    async def _say(self, line: Line) -> None:
-        speaker: Bot = self.agent if line.role == "agent" else self.caller
-        samples: np.ndarray | None = None
+    async def _make(self, line: Line) -> tuple[np.ndarray | None, float]:
+        """The line's audio (speech mode; None in tone mode) and how long it takes."""
         if self.options.mode == "speech":
             voice = AGENT_VOICE if line.role == "agent" else CALLER_VOICE
             samples = await asyncio.to_thread(synthesize, line.text, voice)
-            duration = duration_of(samples)
-        else:
-            # nothing is really said in tone mode, so the line can be as short as asked
-            duration = estimated_duration(line.text) * self.options.time_scale
+            return samples, duration_of(samples)
+        # nothing is really said in tone mode, so the line can be as short as asked
+        return None, estimated_duration(line.text) * self.options.time_scale
+
+    async def _say(self, line: Line, samples: np.ndarray | None, duration: float) -> None:
+        speaker: Bot = self.agent if line.role == "agent" else self.caller
         jobs = []
         if samples is not None:
             jobs.append(speaker.play(samples))
