@@ -1,4 +1,4 @@
-"""Pure-logic checks of the router's mixing: fades, flushes, priming, muting.
+"""Pure-logic checks of the router's mixing: fades, flushes, priming, muting, panning.
 
 The device here is a stand-in that lets the test pull samples as the audio
 thread would; everything audible is checked for real in test_audio_routing.py.
@@ -6,10 +6,13 @@ thread would; everything audible is checked for real in test_audio_routing.py.
 
 from __future__ import annotations
 
-import numpy as np
+import math
 
-from tui.audio import AudioRouter
-from tui.audio.device import Renderer, StatusListener
+import numpy as np
+import pytest
+
+from tui.audio import AudioRouter, channel_gains
+from tui.audio.device import FRAME_BYTES, Renderer, StatusListener
 
 FRAME = 480
 FADE = 240  # 5 ms
@@ -32,9 +35,18 @@ class PullDevice:
     def close(self) -> None:
         pass
 
-    def pull(self, n: int) -> np.ndarray:
+    def pull_stereo(self, n: int) -> np.ndarray:
+        """(n, 2): the left and right samples of n frames."""
         assert self.render is not None
-        return np.frombuffer(self.render(n), dtype="<i2").astype(np.int32)
+        data = self.render(n)
+        assert len(data) == FRAME_BYTES * n
+        return np.frombuffer(data, dtype="<i2").astype(np.int32).reshape(n, 2)
+
+    def pull(self, n: int) -> np.ndarray:
+        """n frames of sessions heard at the centre: both channels carry the same samples."""
+        stereo = self.pull_stereo(n)
+        assert (stereo[:, 0] == stereo[:, 1]).all(), "a centred session plays the same both sides"
+        return stereo[:, 0]
 
 
 def const(value: int, n: int = FRAME) -> bytes:
@@ -187,3 +199,90 @@ def test_removed_sessions_keep_counting_their_underruns() -> None:
     device.pull(FRAME * 6)
     router.remove("a")
     assert router.underruns == 1
+
+
+# -- stereo: where a heard session sits, and how loud -------------------------------------
+
+
+def test_the_pan_law_is_constant_power_and_unity_at_the_centre() -> None:
+    assert channel_gains(1.0, 0.0) == (1.0, 1.0)  # a call alone sounds as received
+    assert channel_gains(0.5, 0.0) == (0.5, 0.5)
+    for pan in (-1.0, -0.7, -0.3, 0.2, 0.7, 1.0):
+        left, right = channel_gains(1.0, pan)
+        assert math.isclose(left**2 + right**2, 2.0)  # as loud wherever it sits
+    left, right = channel_gains(1.0, -0.7)
+    assert math.isclose(left, 1.375, abs_tol=1e-3) and math.isclose(right, 0.330, abs_tol=1e-3)
+    assert math.isclose(20 * math.log10(left / right), 12.4, abs_tol=0.05)
+    assert channel_gains(1.0, 0.7) == pytest.approx((right, left))  # the mirror image
+    assert channel_gains(1.0, -5.0) == pytest.approx((math.sqrt(2), 0.0))  # clamped
+    assert channel_gains(-1.0, 0.0) == (0.0, 0.0)
+
+
+def test_placed_sessions_play_at_their_side_and_gain() -> None:
+    device = PullDevice()
+    router = AudioRouter(device)
+    router.set_heard({"a": (1.0, 0.0), "b": (1.0, -0.7), "c": (0.5, 0.7)})
+    assert router.heard == {"a", "b", "c"}  # heard stays the ids
+    assert router.placements == {"a": (1.0, 0.0), "b": (1.0, -0.7), "c": (0.5, 0.7)}
+    feed(router, {"a": 1000}, frames=6)
+    assert (device.pull_stereo(FRAME * 3)[-1] == (1000, 1000)).all()
+    router.set_heard({"b": (1.0, -0.7)})
+    feed(router, {"b": 1000}, frames=6)
+    left, right = device.pull_stereo(FRAME * 3)[-1]
+    assert abs(left - 1375) <= 1 and abs(right - 330) <= 1
+    router.set_heard({"c": (0.5, 0.7)})
+    feed(router, {"c": 1000}, frames=6)
+    left, right = device.pull_stereo(FRAME * 3)[-1]
+    assert abs(left - 165) <= 1 and abs(right - 687) <= 1
+
+
+def test_plain_ids_play_at_the_centre_with_gain_one() -> None:
+    device = PullDevice()
+    router = AudioRouter(device)
+    router.set_heard(["a"])
+    assert router.placements == {"a": (1.0, 0.0)}
+    feed(router, {"a": 1234}, frames=6)
+    assert (device.pull_stereo(FRAME * 3)[-1] == (1234, 1234)).all()
+
+
+def test_a_session_moving_side_or_volume_glides_there_within_5_ms() -> None:
+    device = PullDevice()
+    router = AudioRouter(device)
+    router.set_heard({"a": (1.0, 0.0)})
+    feed(router, {"a": 8000}, frames=6)
+    assert (device.pull_stereo(FRAME * 2)[-1] == (8000, 8000)).all()
+    router.set_heard({"a": (1.5, -1.0)})  # the loudest move there is: 8000 -> 16970 left
+    feed(router, {"a": 8000}, frames=6)
+    out = device.pull_stereo(FRAME * 2)
+    assert abs(out[FADE, 0] - 16970) <= 2 and out[FADE, 1] == 0  # there within 5 ms
+    assert (out[FADE:] == out[FADE]).all()  # and resting
+    steps = np.abs(np.diff(out, axis=0)).max(axis=0)
+    assert steps[0] <= (16970 - 8000) / FADE + 2 and steps[1] <= 8000 / FADE + 2  # no click
+
+
+def test_a_session_leaving_a_stereo_mix_fades_out_on_both_sides() -> None:
+    device = PullDevice()
+    router = AudioRouter(device)
+    router.set_heard({"a": (1.0, 0.0), "b": (1.0, 0.7)})
+    feed(router, {"a": 1000, "b": 2000}, frames=6)
+    left, right = device.pull_stereo(FRAME * 2)[-1]
+    assert abs(left - (1000 + 660)) <= 2 and abs(right - (1000 + 2750)) <= 2
+    router.set_heard({"a": (1.0, 0.0)})
+    feed(router, {"a": 1000, "b": 2000}, frames=6)
+    out = device.pull_stereo(FRAME * 2)
+    assert (out[FADE:] == 1000).all()  # b gone from both channels within 5 ms
+    assert np.abs(np.diff(out, axis=0)).max() <= 2750 / FADE + 2
+
+
+def test_a_flushed_panned_session_fades_out_on_its_side() -> None:
+    device = PullDevice()
+    router = AudioRouter(device)
+    router.set_heard({"a": (1.0, -0.7)})
+    out_a = router.output_for("a")
+    for _ in range(6):
+        out_a.write(const(4000))
+    device.pull_stereo(FRAME)
+    out_a.flush()
+    out = device.pull_stereo(FRAME * 2)
+    assert (out[FADE:] == 0).all() and out[0, 0] > out[0, 1] > 0
+    assert np.abs(np.diff(out, axis=0)).max() <= 4000 * 1.375 / FADE + 2

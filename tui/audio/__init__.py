@@ -2,12 +2,13 @@
 
 ``open_output_device`` picks a PortAudio device (or a null one, with a notice);
 ``AudioRouter`` hands each listen session an output and plays the sessions it is
-told to hear (``set_heard``).
+told to hear (``set_heard``), each at its gain and place between left and right.
 """
 
 import logging
 
 from tui.audio.device import (
+    FRAME_BYTES,
     DeviceInfo,
     NullDevice,
     OutputDevice,
@@ -15,19 +16,21 @@ from tui.audio.device import (
     list_output_devices,
     open_output_device,
 )
-from tui.audio.router import AudioRouter, SessionOutput
+from tui.audio.router import AudioRouter, SessionOutput, channel_gains
 
 # A library never prints logs itself: without the app's log file configured,
 # records are dropped rather than reaching the terminal via logging's last resort.
 logging.getLogger(__name__).addHandler(logging.NullHandler())
 
 __all__ = [
+    "FRAME_BYTES",
     "AudioRouter",
     "DeviceInfo",
     "NullDevice",
     "OutputDevice",
     "PyAudioDevice",
     "SessionOutput",
+    "channel_gains",
     "list_output_devices",
     "open_output_device",
 ]

@@ -1,9 +1,11 @@
 """The one sound output: a PortAudio stream (via PyAudio), or a null device.
 
-The stream runs in callback mode, 48 kHz mono int16, 10 ms periods.  The
-callback asks a *renderer* (the router) for exactly the samples it needs, so
-the jitter buffering lives next to the audio it buffers (one per session, in
-the router) and the device only keeps time.
+The stream runs in callback mode, 48 kHz stereo int16 (interleaved), 20 ms
+periods.  The callback asks a *renderer* (the router) for exactly the frames it
+needs, so the jitter buffering lives next to the audio it buffers (one per
+session, in the router) and the device only keeps time.  Stereo is what lets a
+mix of calls sit apart (left, centre, right); a device with one channel is
+opened mono and gets the two channels' average.
 
 A device that cannot be opened is replaced by ``NullDevice`` with a notice (see
 ``open_output_device``, which never raises).  A device that dies mid-run (the
@@ -20,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import pyaudio
 
 from tui.audio.quiet import install_native_error_handlers, native_stderr, quiet_native_audio
@@ -27,7 +30,8 @@ from tui.audio.quiet import install_native_error_handlers, native_stderr, quiet_
 log = logging.getLogger(__name__)
 
 SAMPLE_RATE = 48_000
-CHANNELS = 1
+CHANNELS = 2  # what a renderer renders: left, right
+FRAME_BYTES = 2 * CHANNELS  # one frame: an int16 sample per channel
 # 20 ms periods: PortAudio's ALSA backend then keeps two of them queued (about 40 ms).
 # With 10 ms periods (20 ms queued) a Python callback that waits for the GIL behind
 # a busy event loop (decoding calls, drawing the UI) misses its deadline and clicks.
@@ -38,7 +42,8 @@ STALL_SECONDS = 5.0
 RETRY_DELAYS = (0.5, 1.0, 2.0, 4.0)  # then every RETRY_MAX seconds
 RETRY_MAX = 5.0
 
-# Renders exactly n samples of int16 mono audio as bytes.  Called on the audio thread.
+# Renders exactly n frames of int16 stereo audio (interleaved, FRAME_BYTES * n bytes).
+# Called on the audio thread.
 Renderer = Callable[[int], bytes]
 StatusListener = Callable[[str], None]
 
@@ -70,8 +75,11 @@ class OutputDevice(Protocol):
     def close(self) -> None: ...
 
 
-def _silence(n: int) -> bytes:
-    return bytes(2 * n)
+def _downmix(stereo: bytes) -> bytes:
+    """Interleaved stereo int16 to mono: the average of the two channels."""
+    frames = np.frombuffer(stereo, dtype="<i2").reshape(-1, CHANNELS).astype(np.int32)
+    mono: bytes = (frames.sum(axis=1) // CHANNELS).astype("<i2").tobytes()
+    return mono
 
 
 class _Notices:
@@ -184,6 +192,7 @@ class PyAudioDevice:
         self._notices = _Notices()
         self._pa: pyaudio.PyAudio | None = None
         self._stream: Any = None
+        self.channels = CHANNELS  # as opened: 1 on a device that has only one
         self._lock = threading.Lock()  # guards _pa/_stream against close() vs. the watchdog
         self._closed = threading.Event()
         self.callbacks = 0  # audio periods delivered since start (a liveness signal)
@@ -231,13 +240,16 @@ class PyAudioDevice:
         if status & pyaudio.paOutputUnderflow:
             self.xruns += 1
         render = self._render
+        silence = bytes(2 * self.channels * frames)
         if render is None:
-            return _silence(frames), pyaudio.paContinue
+            return silence, pyaudio.paContinue
         try:
             data = render(frames)
+            if self.channels == 1:
+                data = _downmix(data)
         except Exception:  # never let a bug kill the audio thread: play silence instead
             log.exception("audio renderer failed")
-            data = _silence(frames)
+            data = silence
         return data, pyaudio.paContinue
 
     # -- opening, losing, reopening ----------------------------------------------------
@@ -249,9 +261,11 @@ class PyAudioDevice:
             pa = pyaudio.PyAudio()
             try:
                 info = _resolve(pa, self._spec)
+                # Set before the stream starts: its callback reads it from the first period.
+                self.channels = channels = min(CHANNELS, info.max_output_channels)
                 stream = pa.open(
                     format=pyaudio.paInt16,
-                    channels=CHANNELS,
+                    channels=self.channels,
                     rate=SAMPLE_RATE,
                     output=True,
                     output_device_index=info.index,
@@ -265,7 +279,7 @@ class PyAudioDevice:
                 pa.terminate()
                 raise DeviceError(f"cannot open {self._spec or 'default device'}: {exc}") from exc
             self._pa, self._stream = pa, stream
-            log.info("audio output open: %s (index %d)", info.name, info.index)
+            log.info("audio output open: %s (index %d, %d ch)", info.name, info.index, channels)
             return info.name
 
     def _teardown(self) -> None:

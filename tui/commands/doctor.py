@@ -368,7 +368,7 @@ def check_audio(settings: Settings, report: Report) -> None:
         why = "--no-audio" if settings.audio.no_audio else "wallboard mode"
         report.add("audio", "skipped", f"audio is off ({why}): no device is opened")
         return
-    from tui.audio import open_output_device
+    from tui.audio import FRAME_BYTES, open_output_device
 
     device = open_output_device(settings.audio.device)
     fix = (
@@ -385,7 +385,7 @@ def check_audio(settings: Settings, report: Report) -> None:
     def silence(samples: int) -> bytes:
         nonlocal played
         played += samples
-        return bytes(2 * samples)
+        return bytes(FRAME_BYTES * samples)
 
     try:
         device.set_renderer(silence)
