@@ -166,7 +166,7 @@ def test_listening_already_on_when_the_trail_starts_opens_an_interval(tmp_path: 
     dashboard = three_calls(FrozenClock())
     dashboard.set_listening(True)
     trail = AuditTrail(dashboard, tmp_path / "audit.jsonl", hearer=HEARER)
-    assert trail.open_conversation == "c1"
+    assert trail.open_conversations == ["c1"]
     trail.close()
 
 

@@ -20,7 +20,7 @@ from typing import TextIO
 from tui.commands.exit_codes import ExitCode, exit_codes_help
 from tui.config import add_config_arguments, settings_or_report
 from tui.core.jsonlines import json_line
-from tui.monitor.audit import HeardInterval, read_audit
+from tui.monitor.audit import REASONS, HeardInterval, read_audit
 from tui.monitor.text import safe_text
 
 EXIT_CODES = (ExitCode.OK, ExitCode.BAD_CONFIG)
@@ -49,10 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="anyreach-tui audit",
         description=(
-            "Print the audit trail: every interval in which a call was heard, who heard\n"
-            "it (OS user, host), when, and why it stopped (focus moved, listening off,\n"
-            "pane closed, call ended, wallboard on, quit).  A start with no end shows\n"
-            '"(interrupted)": the dashboard was killed while the call was heard.'
+            "Print the audit trail: every interval in which a call was heard (each call\n"
+            "of a mix has its own), who heard it (OS user, host), when, and why it\n"
+            f"stopped: {', '.join(REASONS)}.\n"
+            'A start with no end shows "(interrupted)": the dashboard was killed while\n'
+            "the call was heard."
         ),
         epilog=(
             "The trail is [audit] file in the config\n"

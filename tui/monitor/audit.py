@@ -1,10 +1,12 @@
 """The audit trail: who heard which call, from when to when, and why it stopped.
 
-`AuditTrail` is one more observer of the `Dashboard`.  The call being heard is
-the model's ``heard_id`` (the focused call, while listening is on), as long as
-that call is still on screen and not over.  Each time it changes the open
-interval is closed and a new one opened, so a supervisor moving focus with
-listening on across three calls leaves exactly three intervals.
+`AuditTrail` is one more observer of the `Dashboard`.  The calls being heard are
+the model's ``placements``: the focused call while listening is on, and the
+calls in the mix beside it (none over, none at 0 %).  Each heard call has its
+own interval: when the heard set changes, the intervals of the calls that left
+it are closed and one is opened for each call that joined, so a supervisor
+moving focus with listening on across three calls leaves exactly three
+intervals, and two calls heard at once in a mix leave two that overlap.
 
 Every interval is two lines of ``audit.jsonl``, joined by the interval's id:
 
@@ -50,10 +52,11 @@ LISTENING_OFF = "listening off"
 PANE_CLOSED = "pane closed"
 CALL_ENDED = "call ended"
 WALLBOARD_ON = "wallboard on"
+VOLUME_ZERO = "volume 0"
 QUIT = "quit"
-REASONS = (FOCUS_MOVED, LISTENING_OFF, PANE_CLOSED, CALL_ENDED, WALLBOARD_ON, QUIT)
-# The changes after which the heard call may be another one (or none).
-_WATCHED = frozenset({"focus", "listening", "calls", "call", "wallboard"})
+REASONS = (FOCUS_MOVED, LISTENING_OFF, PANE_CLOSED, CALL_ENDED, WALLBOARD_ON, VOLUME_ZERO, QUIT)
+# The changes after which the heard calls may be others (or none).
+_WATCHED = frozenset({"focus", "listening", "calls", "call", "wallboard", "mix"})
 MAX_PENDING_LINES = 10_000  # kept while the disk refuses, then the oldest go
 
 IntervalStatus = Literal["ended", "interrupted", "in progress"]
@@ -111,7 +114,7 @@ class AuditTrail:
     """Appends a start line when a call becomes heard and an end line when it stops.
 
     ``enabled=False`` watches nothing and writes nothing.  ``close(reason)`` ends
-    the open interval (the dashboard says ``"quit"``) and stops watching.
+    the open intervals (the dashboard says ``"quit"``) and stops watching.
     """
 
     def __init__(
@@ -128,7 +131,7 @@ class AuditTrail:
         self.enabled = enabled
         self._clock = clock or dashboard.clock
         self._hearer = hearer or Hearer.current()
-        self._open: _Open | None = None
+        self._open: dict[str, _Open] = {}  # by conversation, in the order they opened
         self._fd: int | None = None
         self._needs_newline = False
         self._pending: list[bytes] = []
@@ -140,12 +143,12 @@ class AuditTrail:
             self._sync()  # listening may already be on
 
     @property
-    def open_conversation(self) -> str | None:
-        """The call heard now, as far as the trail is concerned."""
-        return self._open.conversation_id if self._open is not None else None
+    def open_conversations(self) -> list[str]:
+        """The calls heard now, as far as the trail is concerned, in the order they opened."""
+        return list(self._open)
 
     def close(self, reason: str = QUIT) -> None:
-        """End the open interval with ``reason`` and stop watching; idempotent."""
+        """End the open intervals with ``reason`` and stop watching; idempotent."""
         with self._lock:
             self._close(reason)
 
@@ -153,8 +156,8 @@ class AuditTrail:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        if self._open is not None:
-            self._end(reason)
+        for conversation_id in list(self._open):
+            self._end(conversation_id, reason)
         if self._pending:
             try:
                 self._write_pending()  # a last try for lines the disk refused
@@ -172,21 +175,14 @@ class AuditTrail:
                 if self._unsubscribe is not None:  # not closed meanwhile
                     self._sync()
 
-    def _heard(self) -> str | None:
-        cid = self.dashboard.heard_id
-        call = self.dashboard.get(cid) if cid is not None else None
-        if call is None or call.ended:
-            return None  # gone from the screen, or over: nothing of it plays
-        return cid
-
     def _sync(self) -> None:
-        heard = self._heard()
-        if self._open is not None and self._open.conversation_id == heard:
-            return
-        if self._open is not None:
-            self._end(self._reason(self._open.conversation_id))
-        if heard is not None:
-            self._start(heard)
+        # What the router is told to play, from the same property: one rule for both.
+        heard = self.dashboard.placements
+        for conversation_id in [cid for cid in self._open if cid not in heard]:
+            self._end(conversation_id, self._reason(conversation_id))
+        for conversation_id in heard:
+            if conversation_id not in self._open:
+                self._start(conversation_id)
 
     def _reason(self, conversation_id: str) -> str:
         call = self.dashboard.get(conversation_id)
@@ -198,13 +194,17 @@ class AuditTrail:
             return WALLBOARD_ON
         if not self.dashboard.listening:
             return LISTENING_OFF
+        if self.dashboard.volume(conversation_id) == 0:
+            return VOLUME_ZERO
+        # Neither focused nor in the mix: M acts on the focused call, so a call leaves
+        # what is heard when focus moves off it.
         return FOCUS_MOVED
 
     # -- the file ----------------------------------------------------------------------
 
     def _start(self, conversation_id: str) -> None:
         interval = uuid.uuid4().hex
-        self._open = _Open(interval, conversation_id)
+        self._open[conversation_id] = _Open(interval, conversation_id)
         hearer = self._hearer
         self._append(
             {
@@ -219,9 +219,8 @@ class AuditTrail:
             }
         )
 
-    def _end(self, reason: str) -> None:
-        assert self._open is not None
-        opened, self._open = self._open, None
+    def _end(self, conversation_id: str, reason: str) -> None:
+        opened = self._open.pop(conversation_id)
         self._append(
             {
                 "event": "end",
@@ -388,6 +387,7 @@ __all__ = [
     "PANE_CLOSED",
     "QUIT",
     "REASONS",
+    "VOLUME_ZERO",
     "WALLBOARD_ON",
     "AuditTrail",
     "HeardInterval",

@@ -1,12 +1,12 @@
 """The UI-free model of the monitored calls.
 
 `Dashboard` holds the calls in display order plus what the supervisor chose (focus,
-listening, filter, zoom, wallboard).  Each `MonitoredCall` holds what is known about
-one conversation and its listen session.  Session events are applied by the call's
-updater (`tui.monitor.apply`) or, in tests, directly; every change is announced to
-observers as a small `Change` so a UI can batch its repaints and repaint only what
-changed.  Nothing here does I/O, imports a UI library, or reads the wall clock except
-through the injectable `clock`.
+listening, the mix and each call's volume, filter, zoom, wallboard).  Each
+`MonitoredCall` holds what is known about one conversation and its listen session.
+Session events are applied by the call's updater (`tui.monitor.apply`) or, in tests,
+directly; every change is announced to observers as a small `Change` so a UI can
+batch its repaints and repaint only what changed.  Nothing here does I/O, imports a
+UI library, or reads the wall clock except through the injectable `clock`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from tui.listen import SessionState
 from tui.monitor.health import HealthState, attention_score
@@ -38,6 +38,7 @@ ChangeKind = Literal[
     "alert",  # a keyword fired in a call's transcript (ring the bell once)
     "banner",  # the dashboard-wide banner (e.g. discovery failing) changed
     "attention",  # a call's attention score, or the attention order, changed
+    "mix",  # a call joined or left the mix, or a call's volume changed
 ]
 
 # Audio louder than this (RMS, dBFS) counts as someone speaking; for the wallboard's
@@ -48,9 +49,26 @@ SPEAKING_HOLD = timedelta(seconds=1.5)
 SILENCE_DBFS = -100.0
 DEFAULT_MAX_SEGMENTS = 500
 
+# Mix mode: the focused call plays at the centre and the mix's other calls alternately
+# left and right of it, by their order in the mix (the first added is on the left), so
+# a call keeps its side while focus moves.  0.7, not 1: with the router's pan law that
+# is 12.4 dB between the ears, apart enough to tell calls by side, and each ear still
+# hears something of every call (one call alone in one ear tires on headphones).
+MIX_PAN = 0.7
+VOLUME_DEFAULT = 100  # percent of the call's level as received
+VOLUME_STEP = 10
+VOLUME_MAX = 150  # louder clips sooner than it helps: a quiet call is what needs it
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class Placement(NamedTuple):
+    """Where a heard call plays: the audio router's ``(gain, pan)``."""
+
+    gain: float  # 1.0: as received
+    pan: float  # -1 left, 0 centre, +1 right
 
 
 @dataclass(frozen=True)
@@ -384,6 +402,8 @@ class Dashboard:
         self.wallboard = wallboard
         self.banner: str | None = None  # one dashboard-wide problem, e.g. discovery failing
         self._attention_order: bool | None = None  # None: by attention on the wallboard only
+        self.mix: tuple[str, ...] = ()  # calls heard beside the focused one, in order added
+        self._volumes: dict[str, int] = {}  # percent, for calls not at VOLUME_DEFAULT
 
     # -- observers -------------------------------------------------------------
 
@@ -428,7 +448,7 @@ class Dashboard:
             conversation_id,
             info,
             clock=self.clock,
-            notify=self._notify,
+            notify=self._call_changed,
             max_segments=self._max_segments,
         )
         self._calls[conversation_id] = call
@@ -444,6 +464,10 @@ class Dashboard:
             return
         visible_before = [c.conversation_id for c in self.visible_calls()]
         del self._calls[conversation_id]
+        # Gone from the mix and its volume forgotten before anyone hears of it: the
+        # "calls" change is the one that tells what is heard now.
+        self.mix = tuple(cid for cid in self.mix if cid != conversation_id)
+        self._volumes.pop(conversation_id, None)
         self._notify(Change("calls", conversation_id))
         if self.focused_id == conversation_id:
             self.focused_id = None
@@ -459,6 +483,16 @@ class Dashboard:
                 if self.zoomed:
                     self.set_zoom(False)
                 self._notify(Change("focus"))
+
+    def _call_changed(self, change: Change) -> None:
+        """A call's own change; one that ended leaves the mix (nothing of it plays)."""
+        self._notify(change)
+        cid = change.call_id
+        if change.kind == "call" and cid in self.mix:
+            call = self._calls.get(cid)
+            if call is not None and call.ended:
+                self.mix = tuple(c for c in self.mix if c != cid)
+                self._notify(Change("mix", cid))
 
     def _is_visible(self, call: MonitoredCall) -> bool:
         return call.matches(self.filter_text)
@@ -558,10 +592,81 @@ class Dashboard:
 
     @property
     def heard_id(self) -> str | None:
-        """The call whose audio plays: the focused one, while listening is on."""
+        """The focused call while listening is on: the centre of what is heard."""
         if self.listening and not self.wallboard:
             return self.focused_id
         return None
+
+    @property
+    def placements(self) -> dict[str, Placement]:
+        """Every call heard now and where it plays: what the router plays, the audit records.
+
+        The focused call at the centre, the mix's other calls at their sides, each at
+        its volume; only while listening is on, never on the wallboard.  A call that is
+        over, or at 0 %, is not heard.  The focused call comes first, then the mix's order.
+        """
+        if self.heard_id is None:
+            return {}
+        placed: dict[str, Placement] = {}
+        for cid in (self.heard_id, *self.mix):
+            call = self._calls.get(cid)
+            pan = self.pan(cid)
+            volume = self.volume(cid)
+            if call is not None and not call.ended and pan is not None and volume > 0:
+                placed.setdefault(cid, Placement(volume / 100, pan))
+        return placed
+
+    @property
+    def heard(self) -> frozenset[str]:
+        """The ids of the calls heard now (``placements`` without where)."""
+        return frozenset(self.placements)
+
+    def pan(self, conversation_id: str) -> float | None:
+        """Where the call plays, or would while listening: 0 focused, +-MIX_PAN in the mix.
+
+        None: neither focused nor in the mix.
+        """
+        if conversation_id == self.focused_id:
+            return 0.0
+        if conversation_id not in self.mix:
+            return None
+        return -MIX_PAN if self.mix.index(conversation_id) % 2 == 0 else MIX_PAN
+
+    def toggle_mix(self, conversation_id: str | None = None) -> None:
+        """The call (default: the focused one) joins the mix, or leaves it.
+
+        A call that is over cannot join: nothing of it would play.
+        """
+        cid = conversation_id or self.focused_id
+        call = self._calls.get(cid) if cid is not None else None
+        if cid is None or call is None:
+            return
+        if cid in self.mix:
+            self.mix = tuple(c for c in self.mix if c != cid)
+        elif call.ended:
+            return
+        else:
+            self.mix = (*self.mix, cid)
+        self._notify(Change("mix", cid))
+
+    def volume(self, conversation_id: str) -> int:
+        """The call's volume in percent (VOLUME_DEFAULT until changed)."""
+        return self._volumes.get(conversation_id, VOLUME_DEFAULT)
+
+    def change_volume(self, steps: int, conversation_id: str | None = None) -> None:
+        """Louder (steps > 0) or quieter by VOLUME_STEP each, within 0..VOLUME_MAX percent."""
+        cid = conversation_id or self.focused_id
+        if cid is None or cid not in self._calls:
+            return
+        before = self.volume(cid)
+        after = min(VOLUME_MAX, max(0, before + steps * VOLUME_STEP))
+        if after == before:
+            return
+        if after == VOLUME_DEFAULT:
+            del self._volumes[cid]
+        else:
+            self._volumes[cid] = after
+        self._notify(Change("mix", cid))
 
     def set_listening(self, listening: bool) -> None:
         if self.wallboard:

@@ -3,11 +3,12 @@
 `Monitor` watches a `Dashboard`: when a call is added it starts that call's
 :class:`~tui.monitor.follow.CallFollower` and applies the follower's events to
 the call (:mod:`tui.monitor.apply`); when a call is removed it stops the
-follower; when focus or listening change it tells the audio router which
-session is heard.  Around that it runs discovery (active calls get panes,
-up to ``max_panes``; calls no longer listed end), retires ended panes after
-``retire_after_s`` unless pinned, keeps the one banner of the dashboard, and
-reads every call's audio level for the meters.
+follower; when focus, listening or the mix change it tells the audio router
+which sessions are heard and where (the model's ``placements``).  Around that
+it runs discovery (active calls get panes, up to ``max_panes``; calls no longer
+listed end), retires ended panes after ``retire_after_s`` unless pinned, keeps
+the one banner of the dashboard, and reads every call's audio level for the
+meters.
 
 The UI only changes the model; it never talks to followers, the router or the API.
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Protocol
 
 from tui.anyreach import Conversation, ErrorKind, ListenerGrant
@@ -43,7 +44,7 @@ from tui.monitor.follow import (
     listen_session,
 )
 from tui.monitor.health import HealthThresholds
-from tui.monitor.model import Change, ConversationInfo, Dashboard, MonitoredCall
+from tui.monitor.model import Change, ConversationInfo, Dashboard, MonitoredCall, Placement
 from tui.monitor.store import TranscriptStore
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class AudioRouter(Protocol):
     """The part of ``tui.audio.AudioRouter`` the monitor uses."""
 
     def output_for(self, session_id: str) -> AudioOutput: ...
-    def set_heard(self, session_ids: Iterable[str]) -> None: ...
+    def set_heard(self, heard: Mapping[str, tuple[float, float]]) -> None: ...
     def remove(self, session_id: str) -> None: ...
 
 
@@ -114,6 +115,7 @@ class Monitor:
         self._background: set[asyncio.Task[None]] = set()
         self._levels: asyncio.Task[None] | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._placed: dict[str, Placement] = {}  # as last told to the followers and router
         # Pinned panes exist from the start, before any UI mounts (which then shows them).
         for conversation_id in self.pinned:
             dashboard.add_call(conversation_id)
@@ -144,7 +146,7 @@ class Monitor:
         if self._levels is not None:
             self._levels.cancel()
         if self.router is not None:
-            self.router.set_heard([])
+            self.router.set_heard({})
         # The sessions' ends start first: on a starved loop every step costs, and a
         # listener left in a room is what a supervisor must never leave behind.
         self._closing = list(self.followers.values())
@@ -200,19 +202,22 @@ class Monitor:
             else:
                 self._call_removed(cid)
             self._sync_router()
-        elif change.kind in ("focus", "listening", "wallboard"):
+        elif change.kind in ("focus", "listening", "wallboard", "mix"):
             self._sync_router()
         elif change.kind == "call" and cid is not None:
             call = self.dashboard.get(cid)
             if call is not None:
                 self._maybe_schedule_retire(call)
+            if self.dashboard.placements != self._placed:  # a heard call ended
+                self._sync_router()
 
     def _sync_router(self) -> None:
-        heard = self.dashboard.heard_id
+        placed = self.dashboard.placements
+        self._placed = placed
         for cid, follower in self.followers.items():
-            follower.set_heard(cid == heard)  # only the heard call decodes its audio
+            follower.set_heard(cid in placed)  # only the heard calls decode their audio
         if self.router is not None:
-            self.router.set_heard([] if heard is None else [heard])
+            self.router.set_heard(placed)
 
     # -- one follower per call ---------------------------------------------------------
 
