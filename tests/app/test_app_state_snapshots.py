@@ -21,7 +21,15 @@ from datetime import UTC, timedelta
 import pytest
 from textual.pilot import Pilot
 
-from tests.fixtures.app import AGENTS, CALLERS, FROZEN_NOW, LINES, FrozenClock, screen_text
+from tests.fixtures.app import (
+    AGENTS,
+    CALLERS,
+    FROZEN_NOW,
+    LINES,
+    FrozenClock,
+    pane_texts,
+    screen_text,
+)
 from tui.anyreach.errors import Forbidden
 from tui.app.app import DashboardApp
 from tui.monitor.discovery import failing_banner
@@ -119,12 +127,7 @@ class Shown:
 def grab(app: DashboardApp) -> tuple[str, dict[str, str], str]:
     strips = app.screen._compositor.render_strips()
     lines = [strip.text for strip in strips]
-    panes = {}
-    for conversation_id, pane in app.dashboard_screen.panes.items():
-        r = pane.region
-        panes[conversation_id] = "\n".join(
-            line[r.x : r.x + r.width] for line in lines[r.y : r.y + r.height]
-        )
+    panes = pane_texts(app)
     reversed_text = " ".join(
         segment.text
         for strip in strips

@@ -28,6 +28,13 @@ class DashboardCommands(Provider):
         commands: list[tuple[str, str, Callable[[], object]]] = [
             ("Listening: toggle", "play the focused call (space)", run("toggle_listening")),
             ("Listening: stop", "silence at once (m)", run("stop_listening")),
+            (
+                "Mix: add or remove the focused call",
+                "heard beside the focused call, to the left or right (M)",
+                run("toggle_mix"),
+            ),
+            ("Volume: focused call louder", "10 % more, up to 150 % (+)", run("volume(1)")),
+            ("Volume: focused call quieter", "10 % less, 0 % is not heard (-)", run("volume(-1)")),
             ("Zoom focused call", "one pane full screen (enter)", run("zoom")),
             ("Add conversation by id", "open a pane for a conversation (a)", run("add")),
             ("Close focused pane", "end its session (x)", run("close_pane")),

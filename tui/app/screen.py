@@ -33,7 +33,16 @@ TICK_INTERVAL = 1.0  # duration timers; not an animation: one step per second
 SMALL_WIDTH, SMALL_HEIGHT = 80, 24
 # Not on a wallboard: nobody sits at it to hear, type, or receive a browser or a clipboard.
 NOT_ON_WALLBOARD = frozenset(
-    {"toggle_listening", "stop_listening", "add", "filter", "open_link", "copy_link"}
+    {
+        "toggle_listening",
+        "stop_listening",
+        "toggle_mix",
+        "volume",
+        "add",
+        "filter",
+        "open_link",
+        "copy_link",
+    }
 )
 
 
@@ -47,6 +56,9 @@ class DashboardScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("space", "toggle_listening", "Listen", id="audio.toggle"),
         Binding("m", "stop_listening", "Mute", id="audio.mute"),
+        Binding("M", "toggle_mix", "Mix the focused call in or out", show=False, id="audio.mix"),
+        Binding("plus", "volume(1)", "Focused call louder", show=False, id="audio.louder"),
+        Binding("minus", "volume(-1)", "Focused call quieter", show=False, id="audio.quieter"),
         Binding("enter,z", "zoom", "Zoom", id="view.zoom"),
         Binding("escape", "back", "Back", id="view.back"),
         Binding("a", "add", "Add", id="calls.add"),
@@ -236,8 +248,11 @@ class DashboardScreen(Screen[None]):
         pane.update_header(
             index=pane.index,
             focused=conversation_id == dashboard.focused_id,
-            heard=conversation_id == dashboard.heard_id,
-            speaking=dashboard.wallboard and pane.call.speaking(),
+            heard=conversation_id in dashboard.placements,
+            in_mix=conversation_id in dashboard.mix,
+            pan=dashboard.pan(conversation_id),
+            volume=dashboard.volume(conversation_id),
+            speaking=pane.call.speaking(),  # heard or not: the server's speakers
         )
         pane.update_transcript()
 
@@ -270,6 +285,14 @@ class DashboardScreen(Screen[None]):
     def action_stop_listening(self) -> None:
         self.dashboard.set_listening(False)
         self.refresh_bindings()
+
+    def action_toggle_mix(self) -> None:
+        """``M``: the focused call joins the mix (heard beside the focused one) or leaves."""
+        self.dashboard.toggle_mix()
+
+    def action_volume(self, steps: int) -> None:
+        """``+`` / ``-``: the focused call louder or quieter, a step of 10 % each."""
+        self.dashboard.change_volume(steps)
 
     def action_zoom(self) -> None:
         self.dashboard.set_zoom(not self.dashboard.zoomed)

@@ -15,7 +15,7 @@ from tui.app.widgets.badge import StateBadge
 from tui.app.widgets.level_meter import LevelMeter
 from tui.app.widgets.transcript_view import TranscriptView
 from tui.monitor.health import HealthState
-from tui.monitor.model import MonitoredCall
+from tui.monitor.model import VOLUME_DEFAULT, MonitoredCall
 from tui.monitor.text import safe_text
 
 MAX_FIELD_CHARS = 80  # caller ids and agent names come from the API: bounded and literal
@@ -52,6 +52,26 @@ def response_words(health: HealthState) -> str:
     if last is None or median is None:
         return ""
     return f"reply {last:.1f}s (median {median:.1f}s)"
+
+
+# One cell either way, so the caller's name does not move when someone starts talking.
+SPEAKING_MARK = "◉ "
+NOT_SPEAKING_MARK = "  "
+
+
+def audio_words(*, heard: bool, in_mix: bool, pan: float | None, volume: int) -> str:
+    """What the pane says of its audio: heard or muted, its side in the mix, its volume.
+
+    In words, so the mix reads without colour; the volume shows once it was changed,
+    and always for a call in the mix (a mix is balanced by ear, call by call).
+    """
+    parts = ["♪ heard" if heard else "muted"]
+    if in_mix:
+        side = "C" if not pan else ("L" if pan < 0 else "R")
+        parts.append(f"mix {side}")
+    if in_mix or volume != VOLUME_DEFAULT:
+        parts.append(f"{volume}%")
+    return " · ".join(parts)
 
 
 def _show(line: Static, text: Text, *, layout: bool) -> None:
@@ -124,7 +144,17 @@ class CallPane(Vertical):
 
     # -- updates from the model ----------------------------------------------------
 
-    def update_header(self, *, index: int, focused: bool, heard: bool, speaking: bool) -> None:
+    def update_header(
+        self,
+        *,
+        index: int,
+        focused: bool,
+        heard: bool,
+        speaking: bool,
+        in_mix: bool = False,
+        pan: float | None = None,
+        volume: int = VOLUME_DEFAULT,
+    ) -> None:
         call, info = self.call, self.call.info
         self.index = index
         self.set_class(focused, "-focused")
@@ -134,6 +164,9 @@ class CallPane(Vertical):
         caller = Text(no_wrap=True, overflow="ellipsis")
         if index <= 9:
             caller.append(f"{index} ", "dim")
+        # Who speaks shows on every pane, heard or not (an unheard call decodes no audio,
+        # so its meter is empty: the mark comes from the room's active speakers).
+        caller.append(SPEAKING_MARK if speaking else NOT_SPEAKING_MARK, "bold")
         if call.alerted:  # a word, not only a colour: monochrome terminals see it too
             caller.append("⚑ ALERT ", "bold reverse")
         caller.append_text(health_flags(call.health))
@@ -147,7 +180,8 @@ class CallPane(Vertical):
         reply = response_words(call.health)
         meta = " · ".join(p for p in (format_duration(call.duration()), route, reply) if p)
         _show(self._meta, Text(safe_text(meta, MAX_FIELD_CHARS), no_wrap=True), layout=False)
-        _show(self._heard, Text("♪ heard" if heard else "muted"), layout=True)  # width: auto
+        words = audio_words(heard=heard, in_mix=in_mix, pan=pan, volume=volume)
+        _show(self._heard, Text(words), layout=True)  # width: auto
         self._meter.show_level(call.level.rms_dbfs)
 
     def update_level(self) -> None:

@@ -43,6 +43,9 @@ def status_text(dashboard: Dashboard, notice: str | None = None) -> Text:
     else:
         text.append("  ·  listening ")
         text.append("on" if dashboard.listening else "off (space)", "bold")
+        heard = len(dashboard.placements)
+        if heard > 1:  # a mix: how many play at once (the panes say which, and where)
+            text.append(f": {heard} calls")
     if dashboard.sort_by_attention:
         text.append("  ·  by attention (s)")
     if dashboard.filter_text:
