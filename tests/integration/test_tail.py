@@ -13,6 +13,7 @@ import pytest
 
 from tests.fixtures.anyreach import UNUSED_LIVEKIT_URL
 from tests.fixtures.config import ConfigHome
+from tests.fixtures.live import start_tail
 from tui.demo.calls import CallOptions, SimulatedCall
 from tui.demo.emulator import ApiEmulator
 from tui.demo.livekit_server import DEV_API_KEY, DEV_API_SECRET, LiveKitServer
@@ -25,25 +26,6 @@ PAYLOAD_FIELDS = {
     "error": {"message"},
     "ended": set(),
 }
-
-
-async def start_tail(
-    config_home: ConfigHome, emulator: ApiEmulator, *args: str, api_key: str | None = None
-) -> asyncio.subprocess.Process:
-    env = config_home.env(
-        ANYREACH_API_URL=emulator.url, ANYREACH_API_KEY=api_key or emulator.admin_key
-    )
-    return await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tui.commands.main",
-        "tail",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env,
-        cwd=ROOT,
-    )
 
 
 async def next_event(process: asyncio.subprocess.Process, lines: list[dict]) -> dict:
