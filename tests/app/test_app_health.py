@@ -4,56 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.app import FrozenClock, make_app, screen_text
-from tui.listen import Transcript
-from tui.monitor.apply import CallUpdater
-from tui.monitor.follow import StateChanged, TranscriptReceived
-from tui.monitor.model import ConversationInfo, Dashboard
+from tests.fixtures.app import make_app, pane_texts, screen_text
+from tests.fixtures.health import misbehaving
 
 pytestmark = pytest.mark.timeout(60)
-
-
-def said(updater: CallUpdater, sid: str, role: str, text: str, final: bool = True) -> None:
-    updater.apply(TranscriptReceived(Transcript(id=sid, role=role, text=text, final=final)))
-
-
-def misbehaving(kind: str | None, count: int = 4) -> tuple[Dashboard, FrozenClock, str]:
-    """``count`` live calls; the last one misbehaves as ``kind`` says (None: all behave)."""
-    clock = FrozenClock()
-    dashboard = Dashboard(clock=clock)
-    updaters = []
-    for i in range(count):
-        call = dashboard.add_call(
-            f"conv_{i + 1}", ConversationInfo(f"conv_{i + 1}", f"+1555000{i}")
-        )
-        updater = CallUpdater(call, health_tick_s=None)
-        updater.apply(StateChanged("connected"))
-        said(updater, f"c{i}-a0", "agent", "Thanks for calling, how can I help?")
-        said(updater, f"c{i}-u0", "user", "My order has not arrived yet.")
-        updaters.append(updater)
-    bad = updaters[-1]
-    clock.advance(1.0)
-    for updater in updaters[:-1]:
-        said(updater, f"{updater.call.conversation_id}-a1", "agent", "Let me look that up.")
-    if kind == "slow":
-        clock.advance(3.2)
-        said(bad, "b-a1", "agent", "Let me look that up.")
-    elif kind == "dead_air":
-        said(bad, "b-a1", "agent", "One moment.")
-        clock.advance(11.0)
-        bad.tick()
-    elif kind == "talk_over":
-        said(bad, "b-a1", "agent", "Let me", final=False)
-        said(bad, "b-u1", "user", "No listen", final=False)
-        clock.advance(2.0)
-        said(bad, "b-u1", "user", "No listen to me.")
-        said(bad, "b-a1", "agent", "Let me explain.")
-    elif kind == "loop":
-        for n in range(3):
-            said(bad, f"b-l{n}", "agent", "Could you repeat your order number?")
-    else:
-        said(bad, "b-a1", "agent", "Let me look that up.")
-    return dashboard, clock, bad.call.conversation_id
 
 
 @pytest.mark.parametrize(
@@ -70,9 +24,9 @@ async def test_each_flag_shows_in_words_on_the_right_pane(kind: str, words: str)
     app = make_app(dashboard)
     async with app.run_test(size=(160, 40)) as pilot:
         await pilot.pause()
-        panes = app.dashboard_screen.panes
-        assert words in panes[bad]._caller.render().plain  # type: ignore[union-attr]
-        for cid, pane in panes.items():
+        panes = pane_texts(app)
+        assert words in panes[bad].splitlines()[1], panes[bad]  # its header
+        for cid, pane in app.dashboard_screen.panes.items():
             if cid != bad:
                 assert not pane.call.health.flagged
         assert "1 needs attention" in screen_text(app)

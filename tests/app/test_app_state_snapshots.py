@@ -30,6 +30,7 @@ from tests.fixtures.app import (
     pane_texts,
     screen_text,
 )
+from tests.fixtures.health import calls_that, misbehaving
 from tui.anyreach.errors import Forbidden
 from tui.app.app import DashboardApp
 from tui.monitor.discovery import failing_banner
@@ -143,10 +144,12 @@ def snapshot(
     app: DashboardApp,
     size: str,
     then: Callable[[DashboardApp], None] | None = None,
+    press: tuple[str, ...] = (),
 ) -> Shown:
     """Take the snapshot and return what was on screen at that moment.
 
-    ``then`` runs on the running app before the snapshot (a change after the start).
+    ``then`` runs on the running app before the snapshot (a change after the start),
+    then the keys of ``press`` are pressed.
     The caller asserts the words first, then ``matched``.
     """
     seen: list[tuple[str, dict[str, str], str]] = []
@@ -155,6 +158,9 @@ def snapshot(
         await pilot.pause()
         if then is not None:
             then(app)
+            await pilot.pause()
+        if press:
+            await pilot.press(*press)
             await pilot.pause()
         seen.append(grab(app))
 
@@ -280,3 +286,49 @@ async def test_the_scope_error_is_shown_whole_when_there_is_room() -> None:
 async def test_the_notice_is_shown_whole_at_80_columns() -> None:
     shown = await shown_live(app_for(dashboard_of(None), notice=NO_AUDIO), SIZES["80x24"])
     assert NO_AUDIO in shown.status, shown.status
+
+
+# -- agent health: each flag in its pane, and the grid in attention order ----------------
+
+FLAG_WORDS = {
+    "slow": "SLOW 4.2s",
+    "dead_air": "DEAD AIR 11s",
+    "talk_over": "TALK-OVER ×1",
+    "loop": "LOOP",
+}
+
+
+def health_header(shown: Shown, conversation_id: str) -> str:
+    return shown.panes[conversation_id].splitlines()[1]
+
+
+@pytest.mark.parametrize("kind", list(FLAG_WORDS))
+def test_pane_with_a_health_flag(snap_compare, kind: str) -> None:
+    """Four live calls; the fourth misbehaves in one way and says so in its header."""
+    dashboard, _clock, bad = misbehaving(kind)
+    shown = snapshot(snap_compare, app_for(dashboard), "160x40")
+    assert FLAG_WORDS[kind] in health_header(shown, bad), shown.text
+    for other in ("conv_1", "conv_2", "conv_3"):
+        header = health_header(shown, other)
+        assert not any(words in header for words in FLAG_WORDS.values()), shown.text
+    assert "1 needs attention" in shown.status, shown.text
+    assert shown.matched
+
+
+@pytest.mark.parametrize("size", list(SIZES))
+def test_grid_in_attention_order(snap_compare, size: str) -> None:
+    """Six calls, four misbehaving, after ``s``: most urgent first (a silence going on,
+    then a loop, a slow answer, a talk-over), the well-behaved ones after them in their
+    own order; focus stays on the call it was on (conv_2), now in the fourth slot."""
+    dashboard, _clock = calls_that("talk_over", None, "slow", "loop", None, "dead_air")
+    app = app_for(dashboard)
+    shown = snapshot(snap_compare, app, size, press=("2", "s"))
+    by_position = sorted(shown.panes, key=lambda cid: app.dashboard_screen.panes[cid].index)
+    assert by_position == ["conv_6", "conv_4", "conv_3", "conv_1", "conv_2", "conv_5"], shown.text
+    flagged = {"conv_6": "dead_air", "conv_4": "loop", "conv_3": "slow", "conv_1": "talk_over"}
+    for cid, kind in flagged.items():
+        assert FLAG_WORDS[kind] in health_header(shown, cid), shown.text
+    assert dashboard.focused_id == "conv_2"
+    assert "4 need attention" in shown.status, shown.text
+    assert "by attention (s)" in shown.status or size == "80x24", shown.text
+    assert shown.matched
