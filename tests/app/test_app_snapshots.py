@@ -7,8 +7,9 @@ Refresh after an intended visual change with ``pytest tests/app/test_app_snapsho
 from __future__ import annotations
 
 import pytest
+from textual.pilot import Pilot
 
-from tests.fixtures.app import make_app, scripted_dashboard
+from tests.fixtures.app import make_app, pane_texts, scripted_dashboard
 
 SIZES = {"80x24": (80, 24), "200x50": (200, 50)}
 
@@ -19,6 +20,31 @@ pytestmark = pytest.mark.timeout(60)
 @pytest.mark.parametrize("count", [1, 4, 9])
 def test_grid_of_panes(snap_compare, count: int, size: str) -> None:
     assert snap_compare(make_app(scripted_dashboard(count)), terminal_size=SIZES[size])
+
+
+def test_thirty_two_panes_on_200x60(snap_compare) -> None:
+    """The most a shift follows at once: a 6x6 grid with every pane's caller, badge, meter
+    and last line on screen, and nothing scrolled out of sight."""
+    app = make_app(scripted_dashboard(32))
+    seen: dict[str, str] = {}
+
+    async def look(pilot: Pilot) -> None:
+        await pilot.pause()
+        seen.update(pane_texts(app))
+
+    assert snap_compare(app, terminal_size=(200, 60), run_before=look)
+    assert len(seen) == 32
+    for conversation_id, text in seen.items():
+        rows = text.splitlines()
+        assert len(rows) >= 6, (conversation_id, text)  # border, header, meta, three lines
+        call = app.dashboard.get(conversation_id)
+        assert call is not None
+        assert call.info.caller in rows[1], (conversation_id, rows[1])
+        assert any(badge in rows[1] for badge in ("LIVE", "Connecting…", "Ended")), rows[1]
+        assert "muted" in rows[2] and "░" in rows[2], (conversation_id, rows[2])
+        if call.transcript.segments:  # its latest words, at the pane's foot
+            last_word = call.transcript.segments[-1].text.split()[-1]
+            assert last_word in rows[-2], (conversation_id, last_word, text)
 
 
 @pytest.mark.parametrize("size", list(SIZES))
