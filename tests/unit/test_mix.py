@@ -273,3 +273,17 @@ async def test_the_monitor_tells_the_router_the_placements_and_only_heard_calls_
     b.mark_ended()  # the focused call ended: nothing plays
     assert router.told[-1] == {}
     await monitor.aclose()
+
+
+def test_a_call_taken_out_of_the_mix_ends_its_interval_as_left_the_mix(tmp_path: Path) -> None:
+    dashboard = calls("a", "b")
+    path = tmp_path / "audit.jsonl"
+    trail = AuditTrail(dashboard, path, hearer=HEARER)
+    dashboard.set_listening(True)
+    dashboard.toggle_mix()  # a in the mix
+    dashboard.focus("b")  # both heard
+    dashboard.toggle_mix("a")  # a out, b focused: only b heard
+    assert trail.open_conversations == ["b"]
+    trail.close("quit")
+    got = [(i.conversation_id, i.reason) for i in read_audit(path)]
+    assert got == [("a", "left the mix"), ("b", "quit")]

@@ -53,8 +53,18 @@ PANE_CLOSED = "pane closed"
 CALL_ENDED = "call ended"
 WALLBOARD_ON = "wallboard on"
 VOLUME_ZERO = "volume 0"
+LEFT_MIX = "left the mix"
 QUIT = "quit"
-REASONS = (FOCUS_MOVED, LISTENING_OFF, PANE_CLOSED, CALL_ENDED, WALLBOARD_ON, VOLUME_ZERO, QUIT)
+REASONS = (
+    FOCUS_MOVED,
+    LISTENING_OFF,
+    PANE_CLOSED,
+    CALL_ENDED,
+    WALLBOARD_ON,
+    VOLUME_ZERO,
+    LEFT_MIX,
+    QUIT,
+)
 # The changes after which the heard calls may be others (or none).
 _WATCHED = frozenset({"focus", "listening", "calls", "call", "wallboard", "mix"})
 MAX_PENDING_LINES = 10_000  # kept while the disk refuses, then the oldest go
@@ -173,18 +183,18 @@ class AuditTrail:
         if change.kind in _WATCHED:
             with self._lock:
                 if self._unsubscribe is not None:  # not closed meanwhile
-                    self._sync()
+                    self._sync(change.kind)
 
-    def _sync(self) -> None:
+    def _sync(self, change_kind: str | None = None) -> None:
         # What the router is told to play, from the same property: one rule for both.
         heard = self.dashboard.placements
         for conversation_id in [cid for cid in self._open if cid not in heard]:
-            self._end(conversation_id, self._reason(conversation_id))
+            self._end(conversation_id, self._reason(conversation_id, change_kind))
         for conversation_id in heard:
             if conversation_id not in self._open:
                 self._start(conversation_id)
 
-    def _reason(self, conversation_id: str) -> str:
+    def _reason(self, conversation_id: str, change_kind: str | None) -> str:
         call = self.dashboard.get(conversation_id)
         if call is None:
             return PANE_CLOSED
@@ -196,8 +206,10 @@ class AuditTrail:
             return LISTENING_OFF
         if self.dashboard.volume(conversation_id) == 0:
             return VOLUME_ZERO
-        # Neither focused nor in the mix: M acts on the focused call, so a call leaves
-        # what is heard when focus moves off it.
+        if change_kind == "mix":  # taken out of the mix (by id) while another is focused
+            return LEFT_MIX
+        # Neither focused nor in the mix: the focused call left the mix when M was
+        # pressed on it, and stops being heard when focus moves off it.
         return FOCUS_MOVED
 
     # -- the file ----------------------------------------------------------------------
