@@ -188,6 +188,8 @@ async def test_each_misbehaving_call_raises_its_flag_in_the_pane_in_tail_and_in_
             for r in tailed
             if r.get("conversation_id") == cid and (r["event"] != "transcript" or r["final"])
         ]
+        if [r["flag"] for r in from_tail] != expected:
+            print("\n".join(map(str, timeline)))
         assert [r["flag"] for r in from_tail] == expected, (cid, from_tail, timeline)
         assert [r["flag"] for r in saved] == expected, (cid, saved)
         assert sorted(pane_words.get(cid, {})) == expected, (cid, pane_words.get(cid))

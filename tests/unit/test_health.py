@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from tui.monitor.follow import StateChanged
 from tui.monitor.health import (
+    FollowerHealth,
+    HealthFlag,
     HealthState,
     HealthThresholds,
     HealthTracker,
+    PolledVoice,
     attention_score,
     normalise_sentence,
 )
@@ -210,3 +214,23 @@ def test_attention_score_order() -> None:
     assert scores == sorted(scores, reverse=True) and scores[-1] == 0
     assert attention_score(HealthState(), alerted=True) > 0
     assert attention_score(dead, ended=True) == 0
+
+
+def test_a_polled_speaking_reading_is_voice_not_dead_air() -> None:
+    """tail's source: the session's yes/no speaking, looked at on each tick.  A greeting
+    begun before the listener joined never arrives as text, but the room hears it."""
+    clock = FakeClock()
+    talking = [True]
+    raised: list[HealthFlag] = []
+    voice = PolledVoice(lambda: talking[0], clock)
+    health = FollowerHealth(clock=clock, on_flag=raised.append, speaking=voice, tick_s=None)
+    health.feed(StateChanged("connected"))
+    for _ in range(20):  # 10 s of speaking, no transcript
+        clock.advance(0.5)
+        health.tick()
+    assert raised == [] and voice.last_voice_at == clock.now
+    talking[0] = False
+    for _ in range(17):  # 8.5 s of nobody
+        clock.advance(0.5)
+        health.tick()
+    assert kinds(raised) == ["dead_air"] and raised[0].value == 8.5

@@ -52,7 +52,7 @@ from tui.monitor.follow import (
     TranscriptReceived,
     listen_session,
 )
-from tui.monitor.health import FollowerHealth, HealthFlag, HealthThresholds
+from tui.monitor.health import FollowerHealth, HealthFlag, HealthThresholds, PolledVoice
 from tui.monitor.model import utc_now
 
 log = logging.getLogger(__name__)
@@ -129,8 +129,16 @@ class EventWriter:
         self.conversation_id = conversation_id
         self.follower: CallFollower | None = None
         self.health = FollowerHealth(
-            health, clock=utc_now, on_flag=self._flag, tick_s=health_tick_s
+            health,
+            clock=utc_now,
+            on_flag=self._flag,
+            speaking=PolledVoice(self._speaking, utc_now),
+            tick_s=health_tick_s,
         )
+
+    def _speaking(self) -> bool:
+        session = self.follower.session if self.follower is not None else None
+        return session is not None and session.speaking
 
     def _flag(self, flag: HealthFlag) -> None:
         self.out.write(self.conversation_id, "health", flag=flag.kind, value=flag.value)

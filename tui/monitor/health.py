@@ -296,14 +296,34 @@ class HealthTracker:
 HEALTH_TICK_S = 0.5  # how often a silence or an overlap is looked at; not a repaint
 
 
+class PolledVoice:
+    """A ``speaking`` source for `FollowerHealth` from a yes/no reading (the session's
+    ``speaking``, the server's active speakers) looked at on each health tick.
+
+    Where there is no model to keep ``last_voice_at`` (``tail``), this keeps it: an
+    agent speaking without transcription, or a line begun before the listener joined
+    (its text stream never reaches it), is voice, not dead air.
+    """
+
+    def __init__(self, is_speaking: Callable[[], bool], clock: Clock) -> None:
+        self._is_speaking = is_speaking
+        self._clock = clock
+        self.last_voice_at: datetime | None = None
+
+    def __call__(self) -> datetime | None:
+        if self._is_speaking():
+            self.last_voice_at = self._clock()
+        return self.last_voice_at
+
+
 class FollowerHealth:
     """A `HealthTracker` fed by one follower's events, with its own periodic tick.
 
     ``on_flag`` gets every flag raised; ``on_state`` every new `HealthState`.
     ``speaking`` (optional) says when the room last heard someone (the dashboard's
-    ``MonitoredCall.last_voice_at``).  The tick's timer starts with the first event
-    fed inside a running loop and stops when the call ends (``tick_s=None``: no
-    timer, the owner calls ``tick``).
+    ``MonitoredCall.last_voice_at``; `PolledVoice` in ``tail``).  The tick's timer
+    starts with the first event fed inside a running loop and stops when the call ends
+    (``tick_s=None``: no timer, the owner calls ``tick``).
     """
 
     def __init__(
@@ -394,6 +414,7 @@ __all__ = [
     "HealthState",
     "HealthThresholds",
     "HealthTracker",
+    "PolledVoice",
     "attention_score",
     "normalise_sentence",
     "sentences",
