@@ -12,7 +12,6 @@ the screen, in ``tail``'s output or in the log file at DEBUG; the same goes for
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import signal
@@ -26,7 +25,7 @@ import pytest
 
 from tests.fixtures.anyreach import StackFactory
 from tests.fixtures.config import ConfigHome
-from tests.fixtures.live import TmuxApp, process_gone
+from tests.fixtures.live import TmuxApp, end_tail, process_gone, saved_records
 from tui.demo.calls import CallOptions
 from tui.demo.scenarios import load_scenario
 from tui.demo.stack import DemoStack, StackCall
@@ -177,12 +176,6 @@ def sent_texts(entry: StackCall) -> tuple[dict[str, str], dict[str, set[str]]]:
     return finals, every
 
 
-def saved_records(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-
-
 def tail_finals(lines: list[bytes]) -> list[dict]:
     records = [json.loads(raw) for raw in list(lines)]
     return [r for r in records if r["event"] == "transcript" and r["final"]]
@@ -300,12 +293,7 @@ async def test_hostile_text_through_a_real_call_shows_as_text_and_is_kept_exactl
             assert time.monotonic() < deadline, "the app did not quit on q"
             await asyncio.sleep(0.1)
     finally:
-        if tail.returncode is None:
-            tail.kill()
-            await tail.wait()
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+        await end_tail(tail, reader)
 
     # -- the screen: everything as text, nothing cleared, no title, no clipboard --------
     screens = [shown(s) for s in terminal.screens]

@@ -13,19 +13,24 @@ longest of them (the 11 s silence of ``dead_air`` included), about 40 s.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import re
 import signal
 import time
-from pathlib import Path
 
 import pytest
 
 from tests.fixtures.anyreach import StackFactory
 from tests.fixtures.app import pane_texts
 from tests.fixtures.config import ConfigHome
-from tests.fixtures.live import POLL_INTERVAL, LiveFactory, start_tail, until
+from tests.fixtures.live import (
+    POLL_INTERVAL,
+    LiveFactory,
+    end_tail,
+    saved_records,
+    start_tail,
+    until,
+)
 from tui.app.app import DashboardApp
 from tui.demo.calls import CallOptions
 from tui.monitor.health import (
@@ -68,12 +73,6 @@ def health_lines(records: list[dict], conversation_id: str) -> list[dict]:
     return [
         r for r in records if r.get("event") == "health" and r["conversation_id"] == conversation_id
     ]
-
-
-def saved_records(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
 @pytest.mark.timeout(240)
@@ -160,12 +159,7 @@ async def test_each_misbehaving_call_raises_its_flag_in_the_pane_in_tail_and_in_
             await pilot.press("q")
             await until(lambda: not app.is_running, 10, "the app exits after q")
     finally:
-        if tail.returncode is None:
-            tail.kill()
-            await tail.wait()
-        reader.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await reader
+        await end_tail(tail, reader)
     took = time.monotonic() - started
     stderr = (await tail.stderr.read()).decode(errors="replace")
     assert tail_code == 0, stderr  # --all stopped by SIGTERM
