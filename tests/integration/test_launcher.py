@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import random
+import socket
 
 import pytest
 from livekit import api, rtc
 
-from tui.demo.livekit_server import LiveKitServer
+from tui.demo.livekit_server import LiveKitServer, LiveKitServerError, Ports
 
 
 def pid_alive(pid: int) -> bool:
@@ -79,3 +81,51 @@ async def test_killed_server_restarts_on_the_same_ports() -> None:
     finally:
         server.stop()
     assert old_pid is not None and not pid_alive(old_pid)
+
+
+def listen_on(port: int) -> socket.socket:
+    """Another process's listener on ``port``, as livekit-server would meet it."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past a killed server's TIME_WAIT
+    sock.bind(("127.0.0.1", port))
+    sock.listen()
+    return sock
+
+
+@pytest.mark.timeout(90)
+@pytest.mark.parametrize("taken", ["signal", "rtc_tcp"])
+async def test_a_port_taken_before_the_first_start_is_replaced(taken: str) -> None:
+    # CI saw this: a port free when picked was bound by someone else before the
+    # server bound it, and the server exited "bind: address already in use".
+    ports = Ports.pick()
+    blocker = listen_on(getattr(ports, taken))
+    server = LiveKitServer(ports=ports)
+    try:
+        with blocker:
+            server.start()
+            assert getattr(server.ports, taken) != blocker.getsockname()[1]
+            assert await join(server, "moved") == ["moved"]
+    finally:
+        server.stop()
+
+
+@pytest.mark.timeout(60)
+async def test_a_restart_keeps_its_ports_and_says_which_one_is_taken() -> None:
+    server = LiveKitServer()
+    try:
+        server.start()
+        url = server.url
+        server.kill()
+        with listen_on(server.ports.signal):
+            with pytest.raises(LiveKitServerError, match="address already in use"):
+                server.start()
+        assert server.url == url  # clients that knew it reconnect to the same place
+    finally:
+        server.stop()
+
+
+def test_the_signal_and_rtc_tcp_ports_are_never_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    picks = iter([23456, 23456, 23456, 24567, 25678])
+    monkeypatch.setattr(random, "randint", lambda low, high: next(picks))
+    ports = Ports.pick()
+    assert ports.signal == 23456 and ports.rtc_tcp == 24567

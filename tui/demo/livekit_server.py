@@ -37,6 +37,13 @@ class LiveKitServerError(RuntimeError):
     """The server did not start or stopped unexpectedly."""
 
 
+class _PortTaken(LiveKitServerError):
+    """The server exited because one of its ports was bound by another process."""
+
+
+_FIRST_START_ATTEMPTS = 3
+
+
 # Below Linux's ephemeral range (32768-60999): a port the kernel hands out to outgoing
 # connections can be taken between picking it and the server binding it (or between
 # kill() and start()), and livekit-server binds its RTC TCP port on every address.
@@ -68,7 +75,11 @@ class Ports:
 
     @classmethod
     def pick(cls) -> Ports:
-        return cls(free_port(), free_port(), free_port(socket.SOCK_DGRAM))
+        signal = free_port()
+        rtc_tcp = free_port()
+        while rtc_tcp == signal:  # two random picks can meet; one process cannot bind both
+            rtc_tcp = free_port()
+        return cls(signal, rtc_tcp, free_port(socket.SOCK_DGRAM))
 
 
 @dataclass
@@ -81,6 +92,7 @@ class LiveKitServer:
     api_key: str = DEV_API_KEY
     api_secret: str = DEV_API_SECRET
     _proc: subprocess.Popen[bytes] | None = field(default=None, init=False, repr=False)
+    _started: bool = field(default=False, init=False, repr=False)
 
     @property
     def url(self) -> str:
@@ -117,12 +129,26 @@ class LiveKitServer:
     def start(self, timeout: float = 20.0) -> LiveKitServer:
         if self._proc is not None and self._proc.poll() is None:
             return self
+        for attempt in range(_FIRST_START_ATTEMPTS):
+            try:
+                return self._start_once(timeout)
+            except _PortTaken:
+                # A port free when picked was bound by someone else before the server
+                # bound it. Nobody has seen this server's URL yet on a first start, so
+                # new ports are safe; a restart keeps its ports (clients reconnect to them).
+                if self._started or attempt == _FIRST_START_ATTEMPTS - 1:
+                    raise
+                self.ports = Ports.pick()
+        raise AssertionError("unreachable")
+
+    def _start_once(self, timeout: float) -> LiveKitServer:
         binary = self.binary or ensure_livekit_server()
         if self.log_path is None:
             fd, name = tempfile.mkstemp(prefix="livekit-server-", suffix=".log")
             os.close(fd)
             self.log_path = Path(name)
         log = open(self.log_path, "ab")  # the child process owns it
+        attempt_log_start = log.tell()
         try:
             self._proc = subprocess.Popen(
                 [
@@ -144,15 +170,17 @@ class LiveKitServer:
         finally:
             log.close()
         _LIVE.add(self)
-        self._wait_ready(timeout)
+        self._wait_ready(timeout, attempt_log_start)
+        self._started = True
         return self
 
-    def _wait_ready(self, timeout: float) -> None:
+    def _wait_ready(self, timeout: float, attempt_log_start: int = 0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self._proc is not None
             if self._proc.poll() is not None:
-                raise LiveKitServerError(
+                port_taken = "address already in use" in self._log_since(attempt_log_start)
+                raise (_PortTaken if port_taken else LiveKitServerError)(
                     f"livekit-server exited with {self._proc.returncode}; log: {self.log_path}\n"
                     + self.log_tail()
                 )
@@ -165,6 +193,13 @@ class LiveKitServer:
             time.sleep(0.05)
         self.stop()
         raise LiveKitServerError(f"livekit-server did not answer within {timeout}s")
+
+    def _log_since(self, offset: int) -> str:
+        if not self.log_path or not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
 
     def log_tail(self, lines: int = 20) -> str:
         if not self.log_path or not self.log_path.exists():
