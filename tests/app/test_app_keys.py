@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from textual.events import MouseScrollUp
 
 from tests.fixtures.app import make_app, screen_text, scripted_dashboard
 from tui.app.app import DashboardApp
 from tui.app.screen import DashboardScreen
+from tui.app.widgets.transcript_view import TranscriptView
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -187,6 +189,43 @@ async def test_scrolled_up_transcript_shows_a_new_lines_marker_until_end() -> No
         await pilot.pause(0.2)
         text = screen_text(app)
         assert "a brand new line" in text and "new lines below" not in text
+
+
+def wheel_up(view: TranscriptView) -> MouseScrollUp:
+    return MouseScrollUp(view, 1, 1, 0, -1, 0, shift=False, meta=False, ctrl=False)
+
+
+@pytest.mark.parametrize("how", ["pageup", "wheel"])
+async def test_scrolling_up_after_lines_came_in_while_following_starts_at_the_newest(
+    how: str,
+) -> None:
+    # A following view defers its scroll range (a reflow of the whole screen per line);
+    # scrolling must still start from the newest line, not from where the range was.
+    dashboard = scripted_dashboard(1)
+    call = dashboard.get("conv_01")
+    assert call is not None
+    for n in range(40):
+        call.add_transcript(f"old{n}", "user", f"earlier line {n}", True)
+    app = make_app(dashboard)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        for n in range(30):  # while following, as a live call's lines arrive
+            call.add_transcript(f"new{n}", "agent", f"later line {n}", True)
+            await pilot.pause(0.01)
+        await pilot.pause(0.2)
+        assert "later line 29" in screen_text(app)
+        view = app.dashboard_screen.panes["conv_01"].transcript
+        if how == "pageup":
+            await pilot.press("pageup")
+        else:
+            view.post_message(wheel_up(view))
+        await pilot.pause(0.2)
+        text = screen_text(app)
+        assert "later line 29" not in text  # it did scroll...
+        assert "later line 11" in text  # ...from the newest lines (a page is 18 lines),
+        assert "earlier line 20" not in text  # not from where the range stood before them
+        if how == "wheel":
+            assert "later line 27" in text  # a wheel step is a few lines, not a page
 
 
 @pytest.mark.parametrize("key", ["q", "ctrl+c", "ctrl+q"])

@@ -260,7 +260,7 @@ class DashboardScreen(Screen[None]):
         self._update_status()
 
     def _update_status(self) -> None:
-        self._status.update(status_text(self.dashboard, self.notice))
+        self._status.show(status_text(self.dashboard, self.notice))
 
     def _tick(self) -> None:
         with self.app.batch_update():
@@ -321,11 +321,11 @@ class DashboardScreen(Screen[None]):
             return
         view = pane.transcript
         if where == "page_up":
-            view.scroll_page_up(animate=False)
+            view.page_up()
         elif where == "page_down":
-            view.scroll_page_down(animate=False)
+            view.page_down()
         elif where == "home":
-            view.scroll_home(animate=False)
+            view.home()
         else:
             view.follow()
 

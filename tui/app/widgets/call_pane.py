@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from tui.app.widgets.badge import StateBadge
 from tui.app.widgets.level_meter import LevelMeter
+from tui.app.widgets.text_line import show_text
 from tui.app.widgets.transcript_view import TranscriptView
 from tui.monitor.health import HealthState
 from tui.monitor.model import VOLUME_DEFAULT, MonitoredCall
@@ -72,19 +73,6 @@ def audio_words(*, heard: bool, in_mix: bool, pan: float | None, volume: int) ->
     if in_mix or volume != VOLUME_DEFAULT:
         parts.append(f"{volume}%")
     return " · ".join(parts)
-
-
-def _show(line: Static, text: Text, *, layout: bool) -> None:
-    """Put ``text`` on a one-line header ``line``, doing nothing when it is already there.
-
-    Every pane's header is rebuilt on each tick and model change, and a plain
-    ``Static.update`` reflows the whole screen each time: at 16 panes that layout
-    work was a tenth of the UI loop's time.  ``layout=False`` for lines whose size
-    does not depend on their text (``width: 1fr; height: 1``).
-    """
-    if line.content == text:  # rich Text compares its plain text and its styles
-        return
-    line.update(text, layout=layout)
 
 
 class CallPane(Vertical):
@@ -174,14 +162,14 @@ class CallPane(Vertical):
         if info.agent_name:
             caller.append(" · ")
             caller.append(safe_text(info.agent_name, MAX_FIELD_CHARS))
-        _show(self._caller, caller, layout=False)
+        show_text(self._caller, caller, layout=False)
         self._badge.show_badge(call.badge)
         route = " ".join(p for p in (info.channel, info.direction) if p)
         reply = response_words(call.health)
         meta = " · ".join(p for p in (format_duration(call.duration()), route, reply) if p)
-        _show(self._meta, Text(safe_text(meta, MAX_FIELD_CHARS), no_wrap=True), layout=False)
+        show_text(self._meta, Text(safe_text(meta, MAX_FIELD_CHARS), no_wrap=True), layout=False)
         words = audio_words(heard=heard, in_mix=in_mix, pan=pan, volume=volume)
-        _show(self._heard, Text(words), layout=True)  # width: auto
+        show_text(self._heard, Text(words), layout=True)  # width: auto
         self._meter.show_level(call.level.rms_dbfs)
 
     def update_level(self) -> None:

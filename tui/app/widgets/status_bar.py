@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.widgets import Static
 
+from tui.app.widgets.text_line import show_text
 from tui.monitor.model import Dashboard
 from tui.monitor.text import safe_text
 
@@ -61,3 +62,8 @@ class StatusBar(Static):
 
     def __init__(self) -> None:
         super().__init__("", markup=False)
+
+    def show(self, text: Text) -> None:
+        # Docked, one line, full width: its size never depends on the words, so no
+        # reflow of the screen (it is refreshed on every model flush).
+        show_text(self, text, layout=False)

@@ -121,11 +121,22 @@ class TranscriptView(ScrollView, can_focus=False):
             del self._cache[stale]
         self._lines = lines
         self._built = (transcript.revision, width)
-        if self.virtual_size != Size(width, len(lines)):
-            self.virtual_size = Size(width, len(lines))
+        if self._follow and self.virtual_size.width == width:
+            pass  # the range waits for a scroll (see the module's docstring)
+        else:
+            self._sync_scroll_range()
         if not self._follow and len(lines) != previous_count:
             self._set_new_lines(True)
         return True
+
+    def _sync_scroll_range(self) -> None:
+        """Give the scroll range the lines' true height; a following view stays at the end."""
+        size = Size(self._content_width(), len(self._lines))
+        if self.virtual_size == size:
+            return
+        self.virtual_size = size
+        if self._follow:  # max_scroll_y reads the new range at once
+            self.scroll_to(y=self.max_scroll_y, animate=False, force=True)
 
     def _render_segment(self, segment: Segment, width: int) -> list[Strip]:
         stamp = segment.first_seen.astimezone(self.display_tz).strftime("%H:%M:%S")
@@ -174,7 +185,28 @@ class TranscriptView(ScrollView, can_focus=False):
         """Jump to the newest line and keep following it."""
         self._set_follow(True)
         self._set_new_lines(False)
+        self._sync_scroll_range()
         self.scroll_end(animate=False, x_axis=False, force=True)
+
+    def page_up(self) -> None:
+        self._sync_scroll_range()
+        self.scroll_page_up(animate=False)
+
+    def page_down(self) -> None:
+        self._sync_scroll_range()
+        self.scroll_page_down(animate=False)
+
+    def home(self) -> None:
+        self._sync_scroll_range()
+        self.scroll_home(animate=False)
+
+    def on_mouse_scroll_up(self) -> None:
+        # Runs before ScrollView's own handler (Textual dispatches the subclass first),
+        # so the wheel scrolls from the true end, not from where the range last was.
+        self._sync_scroll_range()
+
+    def on_mouse_scroll_down(self) -> None:
+        self._sync_scroll_range()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
@@ -186,6 +218,8 @@ class TranscriptView(ScrollView, can_focus=False):
         if value != self._follow:
             self._follow = value
             self.set_class(value, "-following")
+            if not value:  # its scrollbar shows from now on: it must tell the truth
+                self._sync_scroll_range()
 
     def _set_new_lines(self, value: bool) -> None:
         if value != self.has_new_lines:
