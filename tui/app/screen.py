@@ -3,11 +3,13 @@
 Every key changes the model (focus, listening, filter, zoom, wallboard, calls); the
 `Monitor` (tui.monitor.monitor) reacts to the model with sessions and audio.  The
 screen observes the model and repaints: header-level changes and transcript bursts
-are collected and flushed at most ~20 times a second, and only for visible panes.
+are collected and flushed at most ~20 times a second, and only for visible panes: the
+first change after a quiet spell is flushed at once, later ones wait for the next slot.
 """
 
 from __future__ import annotations
 
+import time
 from datetime import tzinfo
 from typing import ClassVar
 
@@ -109,6 +111,7 @@ class DashboardScreen(Screen[None]):
         self.columns = 1
         self._dirty: set[str] = set()
         self._flush_pending = False
+        self._last_flush = float("-inf")
         self._unsubscribe = dashboard.subscribe(self._on_change)
         self._status = StatusBar()
         self._grid = Container(id="grid")
@@ -173,12 +176,21 @@ class DashboardScreen(Screen[None]):
         self._grid.mount(pane)
 
     def _schedule_flush(self) -> None:
-        if not self._flush_pending:
-            self._flush_pending = True
-            self.set_timer(FLUSH_INTERVAL, self._flush)
+        if self._flush_pending:
+            return
+        self._flush_pending = True
+        # A cap on the rate, not a delay: a line arriving after a quiet spell is painted
+        # on the next loop turn (at 16 calls a fixed 50 ms wait was a third of the
+        # publish-to-paint time); a burst is still collected into one flush per slot.
+        wait = self._last_flush + FLUSH_INTERVAL - time.monotonic()
+        if wait <= 0:
+            self.call_later(self._flush)
+        else:
+            self.set_timer(wait, self._flush)
 
     def _flush(self) -> None:
         self._flush_pending = False
+        self._last_flush = time.monotonic()
         if "*layout" in self._dirty:
             self._dirty.discard("*layout")
             self._relayout()
