@@ -255,3 +255,30 @@ async def test_a_notice_given_before_or_after_the_start_shows_in_the_status_line
         await pilot.pause()
         assert "Audio device lost, retrying" in screen_text(app)
         assert app.dashboard_screen.notice == "Audio device lost, retrying"
+
+
+async def test_a_growing_interim_line_repaints_in_place_and_settles() -> None:
+    # The view repaints only the rows that changed: every growth must still reach the
+    # screen, on the last row and on a row that wraps onto the next one.
+    dashboard = scripted_dashboard(1)
+    call = dashboard.get("conv_01")
+    assert call is not None
+    for n in range(30):
+        call.add_transcript(f"old{n}", "user", f"earlier line {n}", True)
+    app = make_app(dashboard)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.pause()
+        words = []
+        for word in "please hold while I check the order status for you".split():
+            words.append(word)
+            call.add_transcript("grow", "agent", " ".join(words), final=False)
+            await pilot.pause(0.06)
+            assert " ".join(words) + " …" in screen_text(app)
+        long_tail = " ".join(["and then some more words"] * 4)  # wraps onto a second row
+        call.add_transcript("grow", "agent", " ".join(words) + " " + long_tail, final=False)
+        await pilot.pause(0.06)
+        call.add_transcript("grow", "agent", " ".join(words) + " " + long_tail + " done", True)
+        await pilot.pause(0.1)
+        text = screen_text(app)
+        assert "more words done" in text and "…" not in text.split("earlier line 29")[-1]
+        assert "earlier line 29" in text

@@ -14,7 +14,7 @@ from typing import ClassVar
 
 from rich.style import Style
 from rich.text import Text
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -90,11 +90,29 @@ class TranscriptView(ScrollView, can_focus=False):
         return max(0, self.size.width - self.styles.scrollbar_size_vertical)
 
     def rebuild(self) -> None:
-        """Bring the lines up to date with the model and repaint (cheap if unchanged)."""
-        if self._ensure_lines():
-            if self._follow:
-                self.scroll_end(animate=False, x_axis=False, force=True)
+        """Bring the lines up to date with the model and repaint what changed on screen.
+
+        An interim segment growing by a word usually changes one row, so only the rows
+        that differ are repainted; a new line shifts every row and repaints them all.
+        """
+        before = self._shown_lines()
+        if not self._ensure_lines():
+            return
+        if self._follow:
+            self.scroll_end(animate=False, x_axis=False, force=True)
+        after = self._shown_lines()
+        if len(after) != len(before):
             self.refresh()
+            return
+        width = self.size.width
+        for row, (old, new) in enumerate(zip(before, after, strict=True)):
+            if old != new:
+                self.refresh(Region(0, row, width, 1))
+
+    def _shown_lines(self) -> list[Strip]:
+        """The wrapped lines on screen now, top to bottom (as render_line draws them)."""
+        top = self._top_line()
+        return self._lines[top : top + self.size.height]
 
     def _ensure_lines(self) -> bool:
         """Re-wrap what changed since the last build; return whether anything did.
