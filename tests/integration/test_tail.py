@@ -255,6 +255,46 @@ async def test_all_follows_every_active_call_and_new_ones_until_sigterm(
         assert finals == {s.segment_id for s in call.sent_segments if s.final}
 
 
+@pytest.mark.timeout(120)
+async def test_all_retries_a_call_whose_first_join_failed(
+    config_home: ConfigHome, livekit_server: LiveKitServer
+) -> None:
+    # Seen in the 32-call benchmark: one of 32 joins at once missed the 15 s connect
+    # timeout, and tail --all never followed that (still active) call again.  Here the
+    # server answers nothing during the first join, then comes back.
+    lk = livekit_server
+    async with ApiEmulator(lk.url, lk.api_key, lk.api_secret) as emulator:
+        conversation = emulator.create_conversation(status="in_progress", room_name="retry-a")
+        lk.freeze()
+        try:
+            tail = await start_tail(
+                config_home, emulator, "--all", ANYREACH_DISCOVERY__INTERVAL_S="0.5"
+            )
+        except BaseException:
+            lk.thaw()
+            raise
+        lines: list[dict] = []
+        try:
+            while True:  # the first join fails (the connect timeout, 15 s)...
+                record = await next_event(tail, lines)
+                if record["event"] == "error":
+                    break
+            lk.thaw()
+            await wait_connected(tail, lines)  # ...and a later one joins the same call
+            assert lines[-1]["conversation_id"] == conversation.id
+            assert "ended" not in [r["event"] for r in lines]
+            tail.terminate()
+            returncode = await asyncio.wait_for(tail.wait(), 20)
+        finally:
+            lk.thaw()
+            if tail.returncode is None:
+                tail.kill()
+                await tail.wait()
+    assert returncode == 0
+    errors = [r for r in lines if r["event"] == "error"]
+    assert errors and all(r["conversation_id"] == conversation.id for r in errors)
+
+
 @pytest.mark.timeout(90)
 async def test_sigterm_ends_the_session_and_exits_130(
     config_home: ConfigHome, livekit_server: LiveKitServer

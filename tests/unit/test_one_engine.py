@@ -18,7 +18,7 @@ import pytest
 from tests.fixtures.listen import listener_token
 from tui.commands import tail
 from tui.listen import SessionError
-from tui.monitor.follow import CallFollower
+from tui.monitor.follow import WHILE_LISTED_POLICY, CallFollower
 from tui.monitor.model import Dashboard
 from tui.monitor.monitor import DASHBOARD_POLICY, Monitor
 
@@ -43,6 +43,7 @@ async def test_every_dashboard_pane_is_run_by_a_follower_that_keeps_trying_while
     assert isinstance(follower, CallFollower)
     assert follower.conversation_id == "c1"
     assert follower.policy is DASHBOARD_POLICY and follower.policy.patience_s is None
+    assert DASHBOARD_POLICY is WHILE_LISTED_POLICY and not DASHBOARD_POLICY.fail_fast
 
 
 def test_tail_follows_with_the_same_follower_failing_fast_and_patient_for_60_s() -> None:

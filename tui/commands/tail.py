@@ -42,6 +42,7 @@ from tui.monitor.discovery import DiscoveryPoller, DiscoveryUpdate
 from tui.monitor.follow import (
     DEFAULT_PATIENCE_S,
     END_TIMEOUT_S,
+    WHILE_LISTED_POLICY,
     AgentLeft,
     CallFollower,
     Ended,
@@ -58,8 +59,9 @@ from tui.monitor.model import utc_now
 log = logging.getLogger(__name__)
 
 TAIL_FLAGS = ("--api-url", "--org-id", "--device", "--no-audio", "--log-level")
-# A one-shot command reports the first refusal or failed join; it gives up
-# rejoining a lost call after DEFAULT_PATIENCE_S.
+# ``tail CONVERSATION_ID`` reports the first refusal or failed join; it gives up
+# rejoining a lost call after DEFAULT_PATIENCE_S.  ``tail --all`` follows each call it
+# discovers as a dashboard pane does, while the call is listed (WHILE_LISTED_POLICY).
 TAIL_POLICY = FollowPolicy(patience_s=DEFAULT_PATIENCE_S, fail_fast=True)
 END_GRACE_S = END_TIMEOUT_S + 0.5
 
@@ -175,13 +177,14 @@ def follow(
     out: JsonLines,
     output: AudioOutput | None,
     health: HealthThresholds | None = None,
+    policy: FollowPolicy = TAIL_POLICY,
 ) -> CallFollower:
     writer = EventWriter(out, conversation_id, health)
     follower = CallFollower(
         conversation_id,
         client,
         writer,
-        policy=TAIL_POLICY,
+        policy=policy,
         open_session=lambda grant: listen_session(grant, output),
     )
     writer.follower = follower
@@ -277,7 +280,9 @@ class AllCalls:
         for conversation in update.active:
             cid = conversation.id
             if cid not in self.followers and cid not in self.finished:
-                follower = follow(self.client, cid, self.out, None, self.health)
+                follower = follow(
+                    self.client, cid, self.out, None, self.health, WHILE_LISTED_POLICY
+                )
                 self.followers[cid] = follower
                 run = asyncio.get_running_loop().create_task(follower.run(), name=f"tail {cid}")
                 self.runs[cid] = run
@@ -302,7 +307,7 @@ class AllCalls:
         elif refusal is not None and refusal.retryable and ended.reason == "refused":
             pass  # room not ready yet or a passing hiccup: the next poll tries again
         else:
-            self.finished.add(cid)  # over, or it could not be joined (its lines are out)
+            self.finished.add(cid)  # over, or refused for good (its lines are out)
 
     def _fail(self, failure: TailFailure) -> None:
         if self.failure is None:

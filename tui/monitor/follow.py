@@ -194,6 +194,13 @@ class FollowPolicy:
     backoff: Callable[[], Backoff] = Backoff
 
 
+# A call that discovery lists (a dashboard pane, a call of ``tail --all``) is followed for
+# as long as it is active, whatever fails meanwhile: discovery saying it is gone ends it.
+# A failed first join is retried too: 32 joins at once on 2 cores can take one past the
+# connect timeout, and giving up then lost that call for good.
+WHILE_LISTED_POLICY = FollowPolicy(patience_s=None)
+
+
 # -- the follower -------------------------------------------------------------------------
 
 

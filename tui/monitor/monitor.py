@@ -32,6 +32,7 @@ from tui.monitor.discovery import (
 )
 from tui.monitor.follow import (
     END_TIMEOUT_S,
+    WHILE_LISTED_POLICY,
     ApiProblem,
     CallFollower,
     Ended,
@@ -53,7 +54,7 @@ LEVEL_POLL_INTERVAL_S = 0.1  # 10 Hz is plenty for a meter and a "speaking" high
 # Banner sources, most important first: only one banner shows at a time.
 _BANNER_PRIORITY = ("key", "discovery", "store")
 # A dashboard pane keeps trying for as long as its call is active.
-DASHBOARD_POLICY = FollowPolicy(patience_s=None)
+DASHBOARD_POLICY = WHILE_LISTED_POLICY
 
 
 class AudioRouter(Protocol):
