@@ -118,6 +118,7 @@ WARMUP_S = 3.0  # after every call is joined (and listening on), before the wind
 JOIN_TIMEOUT_S = 180.0
 LANDING_S = 1.0  # after the window, for its last updates to be applied and painted
 LAG_TICK_S = 0.02
+TAIL_EVENTS_KEPT = 4  # per call, for saying why tail never connected to it
 RECENT_SEGMENTS = 4  # an update changes one of a call's newest segments
 TONE_BASE_HZ, TONE_STEP_HZ = 300.0, 250.0  # far apart for 10 ms windows
 SWITCH_DWELL_S = 1.0
@@ -618,7 +619,9 @@ class TailProcess:
                 env=env,
                 start_new_session=True,
             )
+        self.log_path = log_path
         self.connected: set[str] = set()
+        self.said: dict[str, list[str]] = {}  # per call, its latest events other than text
         self.lines = 0
         threading.Thread(target=self._read, daemon=True).start()
 
@@ -628,14 +631,28 @@ class TailProcess:
             self.lines += 1
             with contextlib.suppress(ValueError):
                 event = json.loads(line)
+                conversation_id = event.get("conversation_id")
                 if event.get("event") == "stateChange" and event.get("state") == "connected":
-                    self.connected.add(event["conversation_id"])
+                    self.connected.add(conversation_id)
+                if conversation_id and event.get("event") != "transcript":
+                    said = self.said.setdefault(conversation_id, [])
+                    text = line.decode(errors="replace").strip()[:300]
+                    said[:] = [*said[-(TAIL_EVENTS_KEPT - 1) :], text]
 
-    async def wait_connected(self, count: int, within: float) -> None:
+    async def wait_connected(self, conversation_ids: Sequence[str], within: float) -> None:
         deadline = time.monotonic() + within
-        while len(self.connected) < count:
+        while not self.connected.issuperset(conversation_ids):
             if time.monotonic() > deadline or self.proc.poll() is not None:
-                raise BenchError(f"tail --all connected to {len(self.connected)} of {count} calls")
+                missing = [cid for cid in conversation_ids if cid not in self.connected]
+                said = "; ".join(
+                    f"{cid}: {' | '.join(self.said.get(cid, [])) or 'nothing'}" for cid in missing
+                )
+                log = self.log_path.read_text(errors="replace").splitlines()[-10:]
+                raise BenchError(
+                    f"tail --all connected to {len(self.connected)} of {len(conversation_ids)} "
+                    f"calls within {within:g} s; never connected: {said}; its log ends: "
+                    + " / ".join(log)
+                )
             await asyncio.sleep(0.1)
 
     async def stop(self) -> None:
@@ -919,7 +936,9 @@ class Bench:
             env["ANYREACH_AUDIO__NO_AUDIO"] = "true"
         return env
 
-    async def run_calls(self, count: int) -> list[Row]:
+    async def run_calls(self, count: int, emit: Callable[[Row], None]) -> None:
+        """Measure N calls, handing each row to ``emit`` as soon as it is measured (a
+        later failure at this N then loses nothing already measured)."""
         print(f"N={count}: starting {count} calls", file=sys.stderr, flush=True)
         calls = CallSet(
             self.server,
@@ -933,14 +952,17 @@ class Bench:
             await calls.start()
             print(f"N={count}: the dashboard", file=sys.stderr, flush=True)
             dashboard = await self.dashboard_row(calls)
+            if self.chromium is None:
+                emit(dashboard)
             print(f"N={count}: tail --all", file=sys.stderr, flush=True)
             tail = await self.tail_row(calls)
             if self.chromium is not None:
                 print(f"N={count}: the browser peer", file=sys.stderr, flush=True)
                 dashboard.peer = tail.peer = await self.peer_usage(calls)
+                emit(dashboard)
+            emit(tail)
         finally:
             await calls.stop()
-        return [dashboard, tail]
 
     async def dashboard_row(self, calls: CallSet) -> Row:
         count = calls.count
@@ -999,7 +1021,7 @@ class Bench:
         count = calls.count
         tail = TailProcess(self.env(count, f"tail-{count}"), self.work_dir / f"tail-{count}.log")
         try:
-            await tail.wait_connected(count, JOIN_TIMEOUT_S)
+            await tail.wait_connected([c.conversation_id for c in calls.calls], JOIN_TIMEOUT_S)
             await asyncio.sleep(WARMUP_S)
             usage = await measure_usage(tail.proc.pid, self.seconds)
         finally:
@@ -1100,17 +1122,19 @@ async def run(args: argparse.Namespace) -> int:
                 work_dir,
             )
             print(table_header(), flush=True)
-            try:
-                for count in args.calls:
-                    for row in await bench.run_calls(count):
-                        print(table_line(row), flush=True)
-            except BenchError as error:
-                print(f"bench_scale: {error}", file=sys.stderr)
+            failures = 0
+            for count in args.calls:
+                try:
+                    await bench.run_calls(count, lambda row: print(table_line(row), flush=True))
+                except BenchError as error:  # this N is incomplete; the others still run
+                    failures += 1
+                    bench.notes.append(f"N={count} FAILED: {error}")
+                    print(f"bench_scale: N={count}: {error}", file=sys.stderr, flush=True)
+            print()
+            for note in bench.notes:
+                print(f"- {note}")
+            if failures:
                 return 1
-            finally:
-                print()
-                for note in bench.notes:
-                    print(f"- {note}")
         finally:
             if emulator is not None:
                 await emulator.stop()
