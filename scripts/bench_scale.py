@@ -539,6 +539,9 @@ class SwitchResult:
     delays_ms: list[float]
     leaks: int  # switches after which the old call was still heard past SWITCH_WINDOW_S
     switches: int
+    # key typed -> the model's heard call changed: the UI's share of each switch (the
+    # rest is the media path: decoding the new call, the router, the device, PulseAudio)
+    model_ms: list[float] = field(default_factory=list)
 
 
 def analyse_switches(
@@ -589,15 +592,18 @@ async def measure_switches(
     clock.stop()
     samples = await asyncio.to_thread(recorder.stop)
     switches = []
+    model_ms = []
     for at in typed:
         before = [cid for when, cid in dashboard.heard if when < at]
-        after = [cid for when, cid in dashboard.heard if at <= when < at + SWITCH_DWELL_S]
+        after = [(when, cid) for when, cid in dashboard.heard if at <= when < at + SWITCH_DWELL_S]
         old_hz = calls.tone_of(before[-1] if before else None)
-        new_hz = calls.tone_of(after[0] if after else None)
+        new_hz = calls.tone_of(after[0][1] if after else None)
         if old_hz is not None and new_hz is not None:
             switches.append(Switch(at, old_hz, new_hz))
+            model_ms.append(1000 * (after[0][0] - at))
     result = analyse_switches(samples, clock, switches)
     result.switches = count
+    result.model_ms = model_ms
     return result
 
 
@@ -893,6 +899,10 @@ def table_header() -> str:
     return "| " + " | ".join(names) + " |\n|" + "|".join("---" for _ in names) + "|"
 
 
+def fmt_ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0f}"
+
+
 def table_line(row: Row) -> str:
     cells = []
     for _, value_of, form in COLUMNS:
@@ -1011,7 +1021,9 @@ class Bench:
                 self.notes.append(
                     f"N={count} switch: new call heard in {len(switches.delays_ms)} of "
                     f"{switches.switches} switches; old call still heard after "
-                    f"{1000 * SWITCH_WINDOW_S:.0f} ms in {switches.leaks}"
+                    f"{1000 * SWITCH_WINDOW_S:.0f} ms in {switches.leaks}; key -> model "
+                    f"p50/p95 {fmt_ms(percentile(switches.model_ms, 50))}/"
+                    f"{fmt_ms(percentile(switches.model_ms, 95))} ms (the rest is the media path)"
                 )
         finally:
             await dashboard.quit()

@@ -1,9 +1,9 @@
-"""Benchmark: how long after ``router.focus(B)`` does B's tone come out of the speaker?
+"""Benchmark: how long after ``router.set_heard({B})`` does B's tone come out of the speaker?
 
 Runs the real path (PyAudio -> PortAudio -> ALSA -> a private PulseAudio null
 sink), records the sink with ``parec`` and finds, for each switch, the first
 samples of the new call's band in the recording.  The recording is put on the
-same clock as the ``focus()`` calls by sampling the recording file's length
+same clock as the ``set_heard()`` calls by sampling the recording file's length
 while it grows, so each figure also includes parec's own capture latency
 (asked for 20 ms): read them as upper bounds.
 
@@ -58,13 +58,12 @@ async def run(switches: int) -> int:
         recorder = await asyncio.to_thread(server.record)
         clock = RecordingClock(recorder)
         feeders = [ToneFeeder(router.output_for(sid), hz).start() for sid, hz in TONES.items()]
-        router.focus("a")
-        router.set_listening(True)
+        router.set_heard({"a"})
         await asyncio.sleep(0.8)
         calls: list[tuple[str, float]] = []
         for k in range(switches):
             target = "b" if k % 2 == 0 else "a"
-            router.focus(target)
+            router.set_heard({target})
             calls.append((target, time.monotonic()))
             await asyncio.sleep(0.6)
         for feeder in feeders:
@@ -81,10 +80,10 @@ async def run(switches: int) -> int:
         at = clock.offset_at(when)
         found = first_band_onset(samples, TONES[target], at - ms(50))
         if found is None:
-            print(f"focus({target}): new band never heard")
+            print(f"set_heard({target}): new band never heard")
             continue
         delays.append((found - at) / RATE * 1000)
-        print(f"focus({target}): first samples {delays[-1]:6.1f} ms after the call")
+        print(f"set_heard({target}): first samples {delays[-1]:6.1f} ms after the call")
     if delays:
         print(
             f"switch delay over {len(delays)} switches: "
