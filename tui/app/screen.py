@@ -3,14 +3,16 @@
 Every key changes the model (focus, listening, filter, zoom, wallboard, calls); the
 `Monitor` (tui.monitor.monitor) reacts to the model with sessions and audio.  The
 screen observes the model and repaints: header-level changes and transcript bursts
-are collected and flushed at most ~20 times a second, and only for visible panes: the
-first change after a quiet spell is flushed at once, later ones wait for the next slot.
+are collected and flushed at most ~20 times a second per pane, and only for visible
+panes: a pane's first change after a quiet spell is flushed at once, later ones wait
+for that pane's next slot.
 """
 
 from __future__ import annotations
 
 import time
 from datetime import tzinfo
+from math import inf
 from typing import ClassVar
 
 from textual import on, work
@@ -111,7 +113,8 @@ class DashboardScreen(Screen[None]):
         self.columns = 1
         self._dirty: set[str] = set()
         self._flush_pending = False
-        self._last_flush = float("-inf")
+        self._flushed_at: dict[str, float] = {}  # when each pane was last flushed
+        self._last_relayout = -inf  # a filter relayouts on new words: capped the same way
         self._unsubscribe = dashboard.subscribe(self._on_change)
         self._status = StatusBar()
         self._grid = Container(id="grid")
@@ -149,6 +152,7 @@ class DashboardScreen(Screen[None]):
                 self._add_pane(change.call_id)
             else:
                 pane = self.panes.pop(change.call_id, None)
+                self._flushed_at.pop(change.call_id, None)
                 if pane is not None:
                     pane.remove()
             self._relayout()
@@ -176,34 +180,58 @@ class DashboardScreen(Screen[None]):
         self._grid.mount(pane)
 
     def _schedule_flush(self) -> None:
+        """Flush when the soonest slot of a dirty pane comes.
+
+        A cap on each pane's rate, not a delay: a pane quiet for FLUSH_INTERVAL is
+        flushed on the next loop turn, and one busy call does not hold back the others'
+        lines (a cap on the whole screen made every pane wait for the busiest one).
+        """
         if self._flush_pending:
             return
+        due = self._next_due()
+        if due is None:
+            return
         self._flush_pending = True
-        # A cap on the rate, not a delay: a line arriving after a quiet spell is painted
-        # on the next loop turn (at 16 calls a fixed 50 ms wait was a third of the
-        # publish-to-paint time); a burst is still collected into one flush per slot.
-        wait = self._last_flush + FLUSH_INTERVAL - time.monotonic()
+        wait = due - time.monotonic()
         if wait <= 0:
             self.call_later(self._flush)
         else:
             self.set_timer(wait, self._flush)
 
+    def _next_due(self) -> float | None:
+        if "*layout" in self._dirty:
+            return self._last_relayout + FLUSH_INTERVAL
+        slots = []
+        for conversation_id in list(self._dirty):
+            pane = self.panes.get(conversation_id)
+            if pane is None:
+                self._dirty.discard(conversation_id)
+            elif pane.display:  # hidden panes stay dirty until they are shown
+                slots.append(self._flushed_at.get(conversation_id, -inf) + FLUSH_INTERVAL)
+        return min(slots, default=None)
+
     def _flush(self) -> None:
         self._flush_pending = False
-        self._last_flush = time.monotonic()
+        now = time.monotonic()
         if "*layout" in self._dirty:
             self._dirty.discard("*layout")
+            self._last_relayout = now
             self._relayout()
+            self._schedule_flush()
             return
         with self.app.batch_update():
             for conversation_id in list(self._dirty):
                 pane = self.panes.get(conversation_id)
                 if pane is None:
                     self._dirty.discard(conversation_id)
-                elif pane.display:  # hidden panes stay dirty until they are shown
+                elif pane.display and (
+                    self._flushed_at.get(conversation_id, -inf) + FLUSH_INTERVAL <= now
+                ):
                     self._dirty.discard(conversation_id)
+                    self._flushed_at[conversation_id] = now
                     self._update_pane(pane)
             self._update_status()
+        self._schedule_flush()  # the panes whose slot has not come yet
 
     def _shown_calls(self) -> list[str]:
         visible = [c.conversation_id for c in self.dashboard.visible_calls()]
