@@ -9,8 +9,19 @@ from tests.fixtures.app import make_app, screen_text, scripted_dashboard
 from tui.app.app import DashboardApp
 from tui.app.screen import DashboardScreen
 from tui.app.widgets.transcript_view import TranscriptView
+from tui.monitor.model import MonitoredCall
 
 pytestmark = pytest.mark.timeout(60)
+
+
+def one_call_with_history(lines: int) -> tuple[DashboardApp, MonitoredCall]:
+    """An app with one call that already said ``earlier line 0`` .. ``lines - 1``."""
+    dashboard = scripted_dashboard(1)
+    call = dashboard.get("conv_01")
+    assert call is not None
+    for n in range(lines):
+        call.add_transcript(f"old{n}", "user", f"earlier line {n}", True)
+    return make_app(dashboard), call
 
 
 def shown(app: DashboardApp) -> list[str]:
@@ -170,12 +181,7 @@ async def test_wallboard_is_read_only_and_hides_chrome() -> None:
 
 
 async def test_scrolled_up_transcript_shows_a_new_lines_marker_until_end() -> None:
-    dashboard = scripted_dashboard(1)
-    call = dashboard.get("conv_01")
-    assert call is not None
-    for n in range(40):
-        call.add_transcript(f"old{n}", "user", f"earlier line {n}", True)
-    app = make_app(dashboard)
+    app, call = one_call_with_history(40)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         assert "earlier line 39" in screen_text(app)
@@ -201,12 +207,7 @@ async def test_scrolling_up_after_lines_came_in_while_following_starts_at_the_ne
 ) -> None:
     # A following view defers its scroll range (a reflow of the whole screen per line);
     # scrolling must still start from the newest line, not from where the range was.
-    dashboard = scripted_dashboard(1)
-    call = dashboard.get("conv_01")
-    assert call is not None
-    for n in range(40):
-        call.add_transcript(f"old{n}", "user", f"earlier line {n}", True)
-    app = make_app(dashboard)
+    app, call = one_call_with_history(40)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         for n in range(30):  # while following, as a live call's lines arrive
@@ -260,12 +261,7 @@ async def test_a_notice_given_before_or_after_the_start_shows_in_the_status_line
 async def test_a_growing_interim_line_repaints_in_place_and_settles() -> None:
     # The view repaints only the rows that changed: every growth must still reach the
     # screen, on the last row and on a row that wraps onto the next one.
-    dashboard = scripted_dashboard(1)
-    call = dashboard.get("conv_01")
-    assert call is not None
-    for n in range(30):
-        call.add_transcript(f"old{n}", "user", f"earlier line {n}", True)
-    app = make_app(dashboard)
+    app, call = one_call_with_history(30)
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.pause()
         words = []

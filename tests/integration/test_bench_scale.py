@@ -9,16 +9,13 @@ never what the numbers are.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.fixtures.scripts import run_script
+
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
-ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / "scripts" / "bench_scale.py"
 COLUMNS = [
     "calls",
     "process",
@@ -55,16 +52,9 @@ def table(output: str) -> tuple[list[str], list[dict[str, str]]]:
 
 
 def test_bench_scale_prints_every_column_at_two_calls() -> None:
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--calls", "2", "--seconds", "6", "--switches", "4"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=420,
-        check=False,
+    out = run_script(
+        "bench_scale.py", "--calls", "2", "--seconds", "6", "--switches", "4", timeout=420
     )
-    assert done.returncode == 0, f"{done.stdout}\n{done.stderr[-4000:]}"
-    out = done.stdout
     assert re.search(r"^machine: \d+ cores, .+", out, re.MULTILINE), out
     assert re.search(r"^date: \d{4}-\d\d-\d\d \d\d:\d\d UTC", out, re.MULTILINE), out
 

@@ -8,29 +8,14 @@ every figure printed), never what the figures are.  bench_scale has its own test
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
+from tests.fixtures.scripts import run_script
+
 pytestmark = pytest.mark.timeout(120)
 
-ROOT = Path(__file__).resolve().parents[2]
 NUMBER = r"\d+(\.\d+)?"
-
-
-def run_script(name: str, *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / name), *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=100,
-        check=False,
-    )
-    assert done.returncode == 0, f"{done.stdout}\n{done.stderr[-4000:]}"
-    return done.stdout
 
 
 def test_bench_switch_finds_every_switch_in_the_recording() -> None:

@@ -13,7 +13,7 @@ import pytest
 
 from tests.fixtures.anyreach import UNUSED_LIVEKIT_URL
 from tests.fixtures.config import ConfigHome
-from tests.fixtures.live import start_tail
+from tests.fixtures.live import end_tail, start_tail
 from tui.demo.calls import CallOptions, SimulatedCall
 from tui.demo.emulator import ApiEmulator
 from tui.demo.livekit_server import DEV_API_KEY, DEV_API_SECRET, LiveKitServer
@@ -83,9 +83,7 @@ async def test_full_call_produces_the_documented_lines_ending_with_ended(
             rest = await tail.stdout.read()
             stderr = (await tail.stderr.read()).decode()
         finally:
-            if tail.returncode is None:
-                tail.kill()
-                await tail.wait()
+            await end_tail(tail)
             if call is not None:
                 await call.stop()
 
@@ -239,9 +237,7 @@ async def test_all_follows_every_active_call_and_new_ones_until_sigterm(
             tail.terminate()
             returncode = await asyncio.wait_for(tail.wait(), 20)
         finally:
-            if tail.returncode is None:
-                tail.kill()
-                await tail.wait()
+            await end_tail(tail)
             for call in calls:
                 await call.stop()
 
@@ -265,16 +261,13 @@ async def test_all_retries_a_call_whose_first_join_failed(
     lk = livekit_server
     async with ApiEmulator(lk.url, lk.api_key, lk.api_secret) as emulator:
         conversation = emulator.create_conversation(status="in_progress", room_name="retry-a")
+        lines: list[dict] = []
+        tail = None
         lk.freeze()
         try:
             tail = await start_tail(
                 config_home, emulator, "--all", ANYREACH_DISCOVERY__INTERVAL_S="0.5"
             )
-        except BaseException:
-            lk.thaw()
-            raise
-        lines: list[dict] = []
-        try:
             while True:  # the first join fails (the connect timeout, 15 s)...
                 record = await next_event(tail, lines)
                 if record["event"] == "error":
@@ -287,9 +280,8 @@ async def test_all_retries_a_call_whose_first_join_failed(
             returncode = await asyncio.wait_for(tail.wait(), 20)
         finally:
             lk.thaw()
-            if tail.returncode is None:
-                tail.kill()
-                await tail.wait()
+            if tail is not None:
+                await end_tail(tail)
     assert returncode == 0
     errors = [r for r in lines if r["event"] == "error"]
     assert errors and all(r["conversation_id"] == conversation.id for r in errors)
@@ -309,9 +301,7 @@ async def test_sigterm_ends_the_session_and_exits_130(
             tail.terminate()
             stdout, _ = await asyncio.wait_for(tail.communicate(), 20)
         finally:
-            if tail.returncode is None:
-                tail.kill()
-                await tail.wait()
+            await end_tail(tail)
     assert tail.returncode == 130
     events = [r["event"] for r in lines] + [
         json.loads(line)["event"] for line in stdout.decode().splitlines()
@@ -350,9 +340,7 @@ async def test_server_crash_mid_call_rejoins_without_repeating_a_segment(
                 await next_event(tail, lines)
             returncode = await asyncio.wait_for(tail.wait(), 20)
         finally:
-            if tail.returncode is None:
-                tail.kill()
-                await tail.wait()
+            await end_tail(tail)
             if call is not None:
                 await call.stop()
 

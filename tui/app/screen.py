@@ -207,8 +207,12 @@ class DashboardScreen(Screen[None]):
             if pane is None:
                 self._dirty.discard(conversation_id)
             elif pane.display:  # hidden panes stay dirty until they are shown
-                slots.append(self._flushed_at.get(conversation_id, -inf) + FLUSH_INTERVAL)
+                slots.append(self._slot(conversation_id))
         return min(slots, default=None)
+
+    def _slot(self, conversation_id: str) -> float:
+        """When the pane may be flushed next."""
+        return self._flushed_at.get(conversation_id, -inf) + FLUSH_INTERVAL
 
     def _flush(self) -> None:
         self._flush_pending = False
@@ -224,9 +228,7 @@ class DashboardScreen(Screen[None]):
                 pane = self.panes.get(conversation_id)
                 if pane is None:
                     self._dirty.discard(conversation_id)
-                elif pane.display and (
-                    self._flushed_at.get(conversation_id, -inf) + FLUSH_INTERVAL <= now
-                ):
+                elif pane.display and self._slot(conversation_id) <= now:
                     self._dirty.discard(conversation_id)
                     self._flushed_at[conversation_id] = now
                     self._update_pane(pane)

@@ -129,17 +129,17 @@ class LiveKitServer:
     def start(self, timeout: float = 20.0) -> LiveKitServer:
         if self._proc is not None and self._proc.poll() is None:
             return self
-        for attempt in range(_FIRST_START_ATTEMPTS):
+        for _ in range(_FIRST_START_ATTEMPTS - 1):
             try:
                 return self._start_once(timeout)
             except _PortTaken:
                 # A port free when picked was bound by someone else before the server
                 # bound it. Nobody has seen this server's URL yet on a first start, so
                 # new ports are safe; a restart keeps its ports (clients reconnect to them).
-                if self._started or attempt == _FIRST_START_ATTEMPTS - 1:
+                if self._started:
                     raise
                 self.ports = Ports.pick()
-        raise AssertionError("unreachable")
+        return self._start_once(timeout)
 
     def _start_once(self, timeout: float) -> LiveKitServer:
         binary = self.binary or ensure_livekit_server()
@@ -174,7 +174,7 @@ class LiveKitServer:
         self._started = True
         return self
 
-    def _wait_ready(self, timeout: float, attempt_log_start: int = 0) -> None:
+    def _wait_ready(self, timeout: float, attempt_log_start: int) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             assert self._proc is not None

@@ -139,10 +139,8 @@ class TranscriptView(ScrollView, can_focus=False):
             del self._cache[stale]
         self._lines = lines
         self._built = (transcript.revision, width)
-        if self._follow and self.virtual_size.width == width:
-            pass  # the range waits for a scroll (see the module's docstring)
-        else:
-            self._sync_scroll_range()
+        if not self._follow or self.virtual_size.width != width:
+            self._sync_scroll_range()  # a following view's range waits (module docstring)
         if not self._follow and len(lines) != previous_count:
             self._set_new_lines(True)
         return True
@@ -221,9 +219,8 @@ class TranscriptView(ScrollView, can_focus=False):
     def on_mouse_scroll_up(self) -> None:
         # Runs before ScrollView's own handler (Textual dispatches the subclass first),
         # so the wheel scrolls from the true end, not from where the range last was.
-        self._sync_scroll_range()
-
-    def on_mouse_scroll_down(self) -> None:
+        # (Scrolling down from the end changes nothing; scrolling home or down while not
+        # following finds the range synced by _set_follow.)
         self._sync_scroll_range()
 
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
