@@ -61,8 +61,10 @@ SIGNAL_EXIT_S = 3.5
 # timeouts (pkg/rtc): ICE seen disconnected after about 15 s ("short ice connection";
 # iceFailedTimeoutTotal), then the participant closed (PEER_CONNECTION_DISCONNECTED)
 # after iceFailedTimeout (5 s) more: measured about 21 s after the client's process
-# died or the server was thawed.  Allowed here, with a margin for a loaded machine:
-SERVER_DROP_S = 35.0
+# died or the server was thawed.  Allowed here, with a margin for a loaded machine (a
+# full-suite run on 2026-12-03 saw one listener still there after 35 s; the app's own
+# part, its exit within 3.5 s, had passed):
+SERVER_DROP_S = 60.0
 # A frozen server is noticed by the client's signal ping timeout (15 s, the server's
 # PingTimeoutSeconds); then every pane shows "Reconnecting…".
 NOTICED_FROZEN_S = 40.0
