@@ -1,13 +1,20 @@
 """A call's live transcript: a line-based scroll view re-rendered from the model.
 
 The model keeps the segments; this view wraps them to the current width (so lines
-re-wrap when the pane resizes) and caches each segment's lines until the segment or
-the width changes, so an interim segment growing word by word costs one segment's
-wrap, not the whole history's.  It follows the bottom unless the user scrolled up.
+re-wrap when the pane resizes).  For every segment it keeps only how many rows it
+wraps to (until the segment or the width changes), so an interim segment growing
+word by word costs one segment's wrap, not the whole history's.  The wrapped rows
+themselves (Textual ``Strip``s, about 40 objects per line for the garbage collector
+to walk) are kept only for the segments drawn lately, a few screens' worth: a full
+history of 500 lines in 32 panes would otherwise keep 700,000 objects alive and
+stop the whole process for half a second at each full collection (bench_gc.py).
+It follows the bottom unless the user scrolled up.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import tzinfo
 from typing import ClassVar
@@ -22,6 +29,12 @@ from tui.monitor.model import MonitoredCall, Segment
 from tui.monitor.text import safe_text
 
 ROLE_LABELS = {"agent": "AGENT ", "user": "CALLER"}
+# Wrapped rows are kept for this many segments beyond a screen's height: every
+# segment on screen (each is at least a row) and the ones just scrolled past.
+KEPT_SEGMENTS_BEYOND_SCREEN = 8
+
+# What a segment's wrap depends on: its revision, whether it is final, the width.
+WrapKey = tuple[int, bool, int]
 
 
 class TranscriptView(ScrollView, can_focus=False):
@@ -63,8 +76,15 @@ class TranscriptView(ScrollView, can_focus=False):
         self.call = call
         self.display_tz = display_tz
         self._on_new_lines = on_new_lines
-        self._lines: list[Strip] = []
-        self._cache: dict[str, tuple[tuple[int, bool, int], list[Strip]]] = {}
+        # The layout as of the last build: in order, each segment with what it was
+        # wrapped for, and the row each starts at.  By id, each segment's row count
+        # (what a build reuses until the segment or the width changes).
+        self._placed: list[tuple[Segment, WrapKey]] = []
+        self._starts: list[int] = []
+        self._line_count = 0
+        self._row_counts: dict[str, tuple[WrapKey, int]] = {}
+        # The wrapped rows of the segments drawn lately, least recently used first.
+        self._wrapped: OrderedDict[str, tuple[WrapKey, list[Strip]]] = OrderedDict()
         self._built: tuple[int, int] = (-1, -1)  # (transcript revision, width)
         self.has_new_lines = False
         # Follow the newest line until the user scrolls up; scrolling back to the
@@ -76,7 +96,8 @@ class TranscriptView(ScrollView, can_focus=False):
 
     def notify_style_update(self) -> None:
         super().notify_style_update()
-        self._cache.clear()
+        self._row_counts.clear()
+        self._wrapped.clear()
         self._built = (-1, -1)
 
     def on_resize(self) -> None:
@@ -101,7 +122,7 @@ class TranscriptView(ScrollView, can_focus=False):
         if self._follow:
             self.scroll_end(animate=False, x_axis=False, force=True)
         after = self._shown_lines()
-        if len(after) != len(before):
+        if before is None or after is None or len(after) != len(before):
             self.refresh()
             return
         width = self.size.width
@@ -109,10 +130,20 @@ class TranscriptView(ScrollView, can_focus=False):
             if old != new:
                 self.refresh(Region(0, row, width, 1))
 
-    def _shown_lines(self) -> list[Strip]:
-        """The wrapped lines on screen now, top to bottom (as render_line draws them)."""
+    def _shown_lines(self) -> list[Strip] | None:
+        """The wrapped lines on screen now, top to bottom (as render_line draws them).
+
+        None when one of them is no longer kept as it was built: what the screen shows
+        is then unknown here, and the caller repaints everything.
+        """
         top = self._top_line()
-        return self._lines[top : top + self.size.height]
+        lines = []
+        for index in range(top, min(top + self.size.height, self._line_count)):
+            line = self._line(index, rewrap=False)
+            if line is None:
+                return None
+            lines.append(line)
+        return lines
 
     def _ensure_lines(self) -> bool:
         """Re-wrap what changed since the last build; return whether anything did.
@@ -124,30 +155,70 @@ class TranscriptView(ScrollView, can_focus=False):
         transcript = self.call.transcript
         if width <= 0 or self._built == (transcript.revision, width):
             return False
-        previous_count = len(self._lines)
-        lines: list[Strip] = []
-        live_ids = set()
-        for segment in transcript.segments:
-            live_ids.add(segment.id)
+        previous_count = self._line_count
+        segments = transcript.segments
+        placed: list[tuple[Segment, WrapKey]] = []
+        starts: list[int] = []
+        row = 0
+        for segment in segments:
             key = (segment.revision, segment.final, width)
-            cached = self._cache.get(segment.id)
-            if cached is None or cached[0] != key:
-                cached = (key, self._render_segment(segment, width))
-                self._cache[segment.id] = cached
-            lines.extend(cached[1])
-        for stale in set(self._cache) - live_ids:
-            del self._cache[stale]
-        self._lines = lines
+            placed.append((segment, key))
+            starts.append(row)
+            counted = self._row_counts.get(segment.id)
+            if counted is None or counted[0] != key:
+                counted = (key, len(self._wrap(segment, key)))
+                self._row_counts[segment.id] = counted
+            row += counted[1]
+        if len(self._row_counts) > len(segments):
+            live = {segment.id for segment in segments}
+            for stale in [sid for sid in self._row_counts if sid not in live]:
+                del self._row_counts[stale]
+                self._wrapped.pop(stale, None)
+        self._placed, self._starts, self._line_count = placed, starts, row
         self._built = (transcript.revision, width)
         if not self._follow or self.virtual_size.width != width:
             self._sync_scroll_range()  # a following view's range waits (module docstring)
-        if not self._follow and len(lines) != previous_count:
+        if not self._follow and row != previous_count:
             self._set_new_lines(True)
         return True
 
+    def _wrap(self, segment: Segment, key: WrapKey) -> list[Strip]:
+        """The segment's rows for ``key``, kept among the lately drawn."""
+        kept = self._wrapped.get(segment.id)
+        if kept is not None and kept[0] == key:
+            self._wrapped.move_to_end(segment.id)
+            return kept[1]
+        lines = self._render_segment(segment, key[2])
+        self._wrapped[segment.id] = (key, lines)
+        self._wrapped.move_to_end(segment.id)
+        while len(self._wrapped) > self.size.height + KEPT_SEGMENTS_BEYOND_SCREEN:
+            self._wrapped.popitem(last=False)
+        return lines
+
+    def _line(self, index: int, *, rewrap: bool = True) -> Strip | None:
+        """Row ``index`` of the last build; None past the end, or (not ``rewrap``) if
+        its segment's rows are no longer kept."""
+        if not 0 <= index < self._line_count:
+            return None
+        position = bisect_right(self._starts, index) - 1
+        segment, key = self._placed[position]
+        kept = self._wrapped.get(segment.id)
+        if kept is not None and kept[0] == key:
+            self._wrapped.move_to_end(segment.id)
+            lines = kept[1]
+        elif not rewrap:
+            return None
+        else:
+            # Scrolled back to rows not kept: wrap again.  The segment may have changed
+            # since the build (render_line builds first, so only by a race); its rows
+            # then show as they are now, and the next build lays them out again.
+            lines = self._wrap(segment, key)
+        offset = index - self._starts[position]
+        return lines[offset] if offset < len(lines) else None
+
     def _sync_scroll_range(self) -> None:
         """Give the scroll range the lines' true height; a following view stays at the end."""
-        size = Size(self._content_width(), len(self._lines))
+        size = Size(self._content_width(), self._line_count)
         if self.virtual_size == size:
             return
         self.virtual_size = size
@@ -179,18 +250,18 @@ class TranscriptView(ScrollView, can_focus=False):
 
     def render_line(self, y: int) -> Strip:
         self._ensure_lines()
-        index = self._top_line() + y
         width = self.size.width
         style: Style = self.rich_style
-        if index >= len(self._lines):
+        line = self._line(self._top_line() + y)
+        if line is None:
             return Strip.blank(width, style)
-        return self._lines[index].apply_style(style).crop_extend(0, width, style)
+        return line.apply_style(style).crop_extend(0, width, style)
 
     def _top_line(self) -> int:
         # While following, the newest lines are drawn whatever the scroll offset says:
         # the offset catches up a refresh later, and drawing from it would flash stale
         # (or, after a re-wrap to fewer lines, empty) lines in between.
-        bottom = max(0, len(self._lines) - self.size.height)
+        bottom = max(0, self._line_count - self.size.height)
         if self._follow:
             return bottom
         return min(self.scroll_offset.y, bottom)
