@@ -1023,7 +1023,8 @@ class Bench:
                     f"{switches.switches} switches; old call still heard after "
                     f"{1000 * SWITCH_WINDOW_S:.0f} ms in {switches.leaks}; key -> model "
                     f"p50/p95 {fmt_ms(percentile(switches.model_ms, 50))}/"
-                    f"{fmt_ms(percentile(switches.model_ms, 95))} ms (the rest is the media path)"
+                    f"{fmt_ms(percentile(switches.model_ms, 95))} ms (the rest is the media path); "
+                    f"each switch, ms: {' '.join(f'{d:.0f}' for d in switches.delays_ms)}"
                 )
         finally:
             await dashboard.quit()

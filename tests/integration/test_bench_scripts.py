@@ -37,3 +37,10 @@ def test_bench_sessions_finds_both_switches_in_the_recording() -> None:
     found = re.search(r"^switch -> new band in the recording: .* \(2 of 2\)$", out, re.MULTILINE)
     assert found, out
     assert re.search(r"^unheard sessions showing speaking: \d of 1$", out, re.MULTILINE), out
+
+
+def test_bench_gc_prints_a_row_per_history_length() -> None:
+    out = run_script("bench_gc.py", "--panes", "4", "--segments", "0,50")
+    rows = re.findall(rf"^\| (\d+) \| \d+ \| {NUMBER} \|$", out, re.MULTILINE)
+    assert [row[0] for row in rows] == ["0", "50"], out
+    assert re.search(r"the start-up heap, \d+ objects, is frozen first", out), out

@@ -38,6 +38,7 @@ from tui.commands.ending import (
 from tui.commands.exit_codes import ExitCode, exit_codes_help
 from tui.config import Settings, add_config_arguments, settings_or_report
 from tui.core import paths
+from tui.core.heap import freeze_startup_heap
 from tui.core.logs import configure_logging
 from tui.monitor.alerts import AlertMatcher
 from tui.monitor.audit import AuditTrail
@@ -194,6 +195,7 @@ def run(argv: Sequence[str], stderr: TextIO) -> int:
     log.info("anyreach-tui starting; log file %s", log_file)
     parts = build_dashboard(settings, args.conversation_ids)
     app = parts.app
+    log.info("start-up heap frozen: %d objects (tui.core.heap)", freeze_startup_heap())
 
     async def end_on_signal() -> None:
         # The signal handler hands this to the loop in whatever context the main thread

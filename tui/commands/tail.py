@@ -35,6 +35,7 @@ from tui.anyreach import AnyreachClient, AnyreachError, ErrorKind
 from tui.commands.ending import HEADLESS_SIGNALS, Ending, leave
 from tui.commands.exit_codes import ExitCode, exit_codes_help
 from tui.config import Settings, add_config_arguments, settings_or_report
+from tui.core.heap import freeze_startup_heap
 from tui.core.jsonlines import json_line, utc_timestamp
 from tui.core.logs import configure_logging
 from tui.listen import AudioOutput
@@ -443,6 +444,7 @@ def _main(argv: Sequence[str] | None, stdout: TextIO, stderr: TextIO) -> ExitCod
         stop.set()
 
     interrupted = ExitCode.OK if args.all else ExitCode.INTERRUPTED
+    freeze_startup_heap()  # long runs: full collections walk only what came later
     try:
         with Ending(end_sessions, signals=HEADLESS_SIGNALS, exit_code=interrupted):
             return asyncio.run(_run(args, settings, JsonLines(stdout), stop, stderr))
