@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,7 +21,7 @@ from tests.fixtures.listen import (
 )
 from tui.demo.calls import CallOptions, SimulatedCall
 from tui.demo.livekit_server import LiveKitServer
-from tui.listen import AgentDisconnected, Transcript
+from tui.listen import AgentDisconnected, ListenSession, Transcript
 
 # Short tone-mode calls: timing of the words is scaled down, the protocol is not.
 SHORT = {"mode": "tone", "time_scale": 0.25, "max_lines": 4}
@@ -142,8 +144,9 @@ async def test_connect_resolves_once_subscribed_to_audio_already_published(
         if publication.kind == rtc.TrackKind.KIND_AUDIO
     ]
     assert published and all(publication.subscribed for publication in published)
+    assert session._audio.subscribed_count == len(published)
+    await wait_for_level(session, above_dbfs=-30)  # decoding (on the media thread)
     assert session._audio.track_count == len(published)
-    await wait_for_level(session, above_dbfs=-30)
     await session.connect()  # connected: returns at once
     assert rec.states == ["connecting", "connected"]
 
@@ -193,16 +196,29 @@ async def test_interim_and_final_rules_per_transcription_channel(
         assert final_text.startswith(transcript.text)
 
 
-async def test_mute_and_start_audio_gate_the_output_not_the_meter(
-    livekit_server: LiveKitServer, simulated_call, listen_session: MakeSession
-) -> None:
-    room = "mute"
-    await simulated_call(livekit_server, room, CallOptions(mode="tone", tone_hz=700.0, loop=True))
+async def connected_to_a_tone(
+    livekit_server: LiveKitServer,
+    simulated_call: Any,
+    listen_session: MakeSession,
+    room: str,
+    hz: float,
+) -> tuple[ListenSession, RecordingOutput]:
+    """A session connected to a call whose agent plays ``hz`` without end, its output kept."""
+    await simulated_call(livekit_server, room, CallOptions(mode="tone", tone_hz=hz, loop=True))
     output = RecordingOutput()
     session, _ = listen_session(
         livekit_server.url, listener_token(livekit_server, room), output=output
     )
     await session.connect()
+    return session, output
+
+
+async def test_mute_and_start_audio_gate_the_output_not_the_meter(
+    livekit_server: LiveKitServer, simulated_call, listen_session: MakeSession
+) -> None:
+    session, output = await connected_to_a_tone(
+        livekit_server, simulated_call, listen_session, "mute", 700.0
+    )
     await asyncio.sleep(0.5)
     assert output.frames == []  # nothing before start_audio()
     await session.start_audio()
@@ -219,6 +235,23 @@ async def test_mute_and_start_audio_gate_the_output_not_the_meter(
     await asyncio.sleep(0.5)
     assert len(output.frames) > count and not session.is_muted()
     assert dominant_hz(output.samples()[-9600:]) == pytest.approx(700.0, abs=10)
+
+
+async def test_a_stalled_caller_loop_does_not_stall_the_heard_audio(
+    livekit_server: LiveKitServer, simulated_call, listen_session: MakeSession
+) -> None:
+    # The dashboard's loop is also Textual's: a long paint or layout must not hold up
+    # the heard call's frames (the output would run dry and click, a focus switch would
+    # wait for it).  The frames are decoded and handed over on the media thread.
+    session, output = await connected_to_a_tone(
+        livekit_server, simulated_call, listen_session, "stalled-loop", 600.0
+    )
+    await session.start_audio()
+    await wait_for_level(session, above_dbfs=-30)
+    before = len(output.frames)
+    time.sleep(0.5)  # noqa: ASYNC251 - the point: the loop does nothing else for 500 ms
+    during = len(output.frames) - before
+    assert during >= 30, f"{during} blocks handed over while the caller's loop was stalled"
 
 
 async def test_bots_never_see_the_listener_and_the_listener_cannot_publish(

@@ -40,6 +40,7 @@ from tui.config import Settings, add_config_arguments, settings_or_report
 from tui.core import paths
 from tui.core.heap import freeze_startup_heap
 from tui.core.logs import configure_logging
+from tui.listen.media import favour_media_latency
 from tui.monitor.alerts import AlertMatcher
 from tui.monitor.audit import AuditTrail
 from tui.monitor.model import Dashboard
@@ -196,6 +197,7 @@ def run(argv: Sequence[str], stderr: TextIO) -> int:
     parts = build_dashboard(settings, args.conversation_ids)
     app = parts.app
     log.info("start-up heap frozen: %d objects (tui.core.heap)", freeze_startup_heap())
+    favour_media_latency()  # the heard call's frames and the device wait less for the GIL
 
     async def end_on_signal() -> None:
         # The signal handler hands this to the loop in whatever context the main thread

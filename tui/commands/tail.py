@@ -39,6 +39,7 @@ from tui.core.heap import freeze_startup_heap
 from tui.core.jsonlines import json_line, utc_timestamp
 from tui.core.logs import configure_logging
 from tui.listen import AudioOutput
+from tui.listen.media import favour_media_latency
 from tui.monitor.discovery import DiscoveryPoller, DiscoveryUpdate
 from tui.monitor.follow import (
     DEFAULT_PATIENCE_S,
@@ -351,6 +352,7 @@ def _audio_router(settings: Settings, conversation_id: str, stderr: TextIO) -> A
     # Imported here: PortAudio is only loaded when the user asked to hear the call.
     from tui.audio import AudioRouter, open_output_device
 
+    favour_media_latency()  # the call's frames and the device wait less for the GIL
     device = open_output_device(settings.audio.device, no_audio=settings.audio.no_audio)
     router = AudioRouter(device)
     router.set_heard([conversation_id])

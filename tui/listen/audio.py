@@ -9,6 +9,11 @@ The tracks stay subscribed, so hearing the call again only opens the streams:
 the first frames come within a few tens of milliseconds (see
 scripts/bench_sessions.py for what the other ways cost).
 
+The streams, their readers and the mixer live on the media thread's loop
+(tui.listen.media), not the caller's: a frame never waits behind the UI's work.
+The caller's side only keeps the tracks and the flags (heard, playing, muted),
+and hands every change of streams to the media loop in order.
+
 Tracks deliver 10 ms frames at their own pace, so the mixer buffers per track and
 emits a 10 ms block once every track has one; a track that stalls is treated as
 silence after ``MAX_LAG_SAMPLES`` so the others keep playing.
@@ -19,13 +24,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
-from typing import Protocol
+import threading
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 import numpy as np
 from livekit import rtc
 
 from tui.listen.levels import SILENT, AudioLevel, measure
+from tui.listen.media import MediaThread, media_thread
 
 logger = logging.getLogger(__name__)
 
@@ -80,15 +87,30 @@ class FrameMixer:
 
 
 class CallAudio:
-    """The audio tracks of one session; decodes them (AudioStreams) only while heard."""
+    """The audio tracks of one session; decodes them (AudioStreams) only while heard.
 
-    def __init__(self, output: AudioOutput | None, label: str = "session") -> None:
+    Called from the session's loop; the streams themselves are opened, read and
+    closed on the media thread.  What it returns to await (closing streams) are
+    futures of the caller's loop.
+    """
+
+    def __init__(
+        self,
+        output: AudioOutput | None,
+        label: str = "session",
+        media: MediaThread | None = None,
+    ) -> None:
         self._output = output
         self._label = label
-        self._mixer = FrameMixer(self._on_block)
+        self._media = media or media_thread()
         self._tracks: dict[str, rtc.Track] = {}  # every subscribed audio track
-        self._streams: dict[str, rtc.AudioStream] = {}  # the decoded ones (heard only)
+        # On the media loop only: the decoded tracks' streams, their readers, the mixer.
+        self._streams: dict[str, rtc.AudioStream] = {}
         self._readers: dict[str, asyncio.Task[None]] = {}
+        self._mixer = FrameMixer(self._on_block)
+        # Held while the flags that gate the output change, and while a block is
+        # written: after mute() or set_heard(False) returns, no block of before plays.
+        self._output_lock = threading.Lock()
         self.level: AudioLevel = SILENT
         self.frames_mixed = 0
         self.frames_by_track: dict[str, int] = {}  # decoded frames per track (diagnostics)
@@ -97,18 +119,19 @@ class CallAudio:
         self.muted = False
         self.closed = False
 
-    # ---- tracks -------------------------------------------------------------------
+    # ---- tracks (the caller's loop) -------------------------------------------------
     def add_track(self, key: str, track: rtc.Track) -> None:
         if self.closed or key in self._tracks:
             return
         self._tracks[key] = track
         if self.heard:
-            self._open(key, track)
+            self._media.submit(self._open(key, track))
 
-    def remove_track(self, key: str) -> asyncio.Task[None] | None:
-        """Forget a track; returns the task closing its stream (for teardown to await)."""
-        self._tracks.pop(key, None)
-        return self._close(key)
+    def remove_track(self, key: str) -> asyncio.Future[None] | None:
+        """Forget a track; returns what finishes closing its stream (teardown awaits it)."""
+        if self._tracks.pop(key, None) is None:
+            return None
+        return self._on_media(self._close(key, drain=True))
 
     @property
     def track_count(self) -> int:
@@ -120,37 +143,52 @@ class CallAudio:
         """Audio tracks subscribed, decoded or not."""
         return len(self._tracks)
 
-    def set_heard(self, heard: bool) -> list[asyncio.Task[None]]:
-        """Decode every track (True) or none (False); returns the tasks closing streams."""
+    def set_heard(self, heard: bool) -> list[asyncio.Future[None]]:
+        """Decode every track (True) or none (False); returns what closes the streams."""
         if self.closed or heard == self.heard:
             return []
-        self.heard = heard
+        with self._output_lock:
+            self.heard = heard
         if heard:
             for key, track in self._tracks.items():
-                self._open(key, track)
+                self._media.submit(self._open(key, track))
             return []
-        closing = [task for key in list(self._streams) if (task := self._close(key, drain=False))]
-        self._mixer.clear()  # half-mixed audio of this moment must not play on a later hear
         self.level = SILENT
         self._flush()
-        return closing
+        return [self._on_media(self._close_all(drain=False))]
 
-    def _open(self, key: str, track: rtc.Track) -> None:
-        if key in self._streams:
+    def _on_media(self, step: Coroutine[Any, Any, None]) -> asyncio.Future[None]:
+        """Run ``step`` on the media loop; a future of the caller's loop for its end."""
+        return asyncio.wrap_future(self._media.submit(step))
+
+    # ---- streams (the media loop) ---------------------------------------------------
+    async def _open(self, key: str, track: rtc.Track) -> None:
+        if key in self._streams or self.closed or not self.heard:
+            return  # already open, or the call stopped being heard before this ran
+        try:
+            stream = rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1)
+        except Exception:  # nobody awaits this step: say it here
+            logger.exception("%s: opening audio track %s failed", self._label, key)
             return
-        stream = rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1)
         self._streams[key] = stream
         self._mixer.add_source(key)
         self._readers[key] = asyncio.get_running_loop().create_task(self._read(key, stream))
 
-    def _close(self, key: str, *, drain: bool = True) -> asyncio.Task[None] | None:
+    async def _close(self, key: str, *, drain: bool) -> None:
         stream = self._streams.pop(key, None)
         reader = self._readers.pop(key, None)
         if drain:
             self._mixer.remove_source(key)
-        if stream is None:
-            return None
-        return asyncio.get_running_loop().create_task(self._close_stream(stream, reader))
+        if stream is not None:
+            await self._close_stream(stream, reader)
+
+    async def _close_all(self, *, drain: bool) -> None:
+        closing = [self._close(key, drain=drain) for key in list(self._streams)]
+        if not drain:
+            # Half-mixed audio of this moment must not play on a later hear.
+            self._mixer.clear()
+            self._flush()  # what the readers wrote before they saw the streams go
+        await asyncio.gather(*closing)
 
     async def _read(self, key: str, stream: rtc.AudioStream) -> None:
         try:
@@ -184,17 +222,17 @@ class CallAudio:
         self.closed = True
         self.stop_output()
         self._tracks.clear()
-        closing = [task for key in list(self._streams) if (task := self._close(key))]
-        if closing:
-            await asyncio.gather(*closing)
+        await self._on_media(self._close_all(drain=True))
 
     # ---- output -------------------------------------------------------------------
     def stop_output(self) -> None:
-        self.playing = False
+        with self._output_lock:
+            self.playing = False
         self._flush()
 
     def set_muted(self, muted: bool) -> None:
-        self.muted = muted
+        with self._output_lock:
+            self.muted = muted
         if muted:
             self._flush()
 
@@ -205,12 +243,15 @@ class CallAudio:
             except Exception:
                 logger.exception("%s: audio output flush failed", self._label)
 
-    def _on_block(self, block: np.ndarray) -> None:
-        self.level = measure(block)  # the meter runs muted or not (while heard)
-        self.frames_mixed += 1
-        if self._output is None or not self.playing or self.muted or self.closed:
-            return
-        try:
-            self._output.write(block.tobytes())
-        except Exception:
-            logger.exception("%s: audio output write failed", self._label)
+    def _on_block(self, block: np.ndarray) -> None:  # the media loop
+        with self._output_lock:
+            if not self.heard:
+                return  # set_heard(False) came while this block was being mixed
+            self.level = measure(block)  # the meter runs muted or not (while heard)
+            self.frames_mixed += 1
+            if self._output is None or not self.playing or self.muted or self.closed:
+                return
+            try:
+                self._output.write(block.tobytes())
+            except Exception:
+                logger.exception("%s: audio output write failed", self._label)

@@ -107,7 +107,7 @@ class ListenSession:
         self._stop = asyncio.Event()
         self._audio_ready: asyncio.Event = asyncio.Event()
         self._awaiting_audio: set[str] = set()
-        self._background: set[asyncio.Task[Any]] = set()
+        self._background: set[asyncio.Future[Any]] = set()
         self._speakers: frozenset[str] = frozenset()
         self._given_up = False  # connect failed or end() began: room events are ignored
         self._ended = False
@@ -471,7 +471,7 @@ class ListenSession:
         await self._emitter.drain(grace=self._end_timeout)
         self.closed._set()
 
-    def _track(self, task: asyncio.Task[Any]) -> None:
+    def _track(self, task: asyncio.Future[Any]) -> None:
         """Keep a background task referenced until it finishes (and for ``closed``)."""
         self._background.add(task)
         task.add_done_callback(self._background.discard)
