@@ -28,9 +28,10 @@ import statistics
 import time
 from datetime import UTC, datetime
 
+from bench_repaints import connected_dashboard  # this folder is on sys.path when run
+
 from tui.app.app import DashboardApp
 from tui.core.heap import freeze_startup_heap
-from tui.monitor.model import ConversationInfo, Dashboard
 
 WORDS = (
     "thanks for calling I can see your order from Tuesday and the refund is on its way "
@@ -54,14 +55,7 @@ def full_collect_ms(repeats: int = 5) -> float:
 
 
 async def run(panes: int, histories: list[int]) -> None:
-    dashboard = Dashboard()
-    ids = [f"conv_{i:02}" for i in range(panes)]
-    for i, conversation_id in enumerate(ids):
-        call = dashboard.add_call(
-            conversation_id,
-            ConversationInfo(conversation_id, user_id=f"+1555000{i:04}", agent_name="Ava"),
-        )
-        call.set_state("connected")
+    dashboard, _ = connected_dashboard(panes)
     app = DashboardApp(dashboard, None)
     print("# scripts/bench_gc.py: a full garbage collection with every pane's history filled")
     print(

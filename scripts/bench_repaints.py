@@ -25,7 +25,8 @@ from tui.app.widgets.call_pane import CallPane
 from tui.monitor.model import ConversationInfo, Dashboard
 
 
-async def run(panes: int, seconds: float, rate: float) -> None:
+def connected_dashboard(panes: int) -> tuple[Dashboard, list[str]]:
+    """A model with ``panes`` connected calls and no transcript yet (bench_gc uses it too)."""
     dashboard = Dashboard()
     ids = [f"conv_{i:02}" for i in range(panes)]
     for i, conversation_id in enumerate(ids):
@@ -34,6 +35,11 @@ async def run(panes: int, seconds: float, rate: float) -> None:
             ConversationInfo(conversation_id, user_id=f"+1555000{i:04}", agent_name="Ava"),
         )
         call.set_state("connected")
+    return dashboard, ids
+
+
+async def run(panes: int, seconds: float, rate: float) -> None:
+    dashboard, ids = connected_dashboard(panes)
 
     repaints: Counter[str] = Counter()
     original = CallPane.update_transcript
