@@ -65,8 +65,10 @@ async def test_keyword_highlights_line_flags_pane_rings_once_and_takes_focus(
         assert "⚑ ALERT" in screen_text(app)
         flagged = [s for s in call.transcript.segments if s.alert]
         assert len(flagged) == 1 and KEYWORD in flagged[0].text.lower()
-        # The line itself is drawn in the alert style (reverse video), others are not.
-        strips = pane.transcript._lines
+        # The line itself is drawn in the alert style (reverse video), others are not:
+        # read the rows the view draws now (it is following, so the new line is on screen).
+        view = pane.transcript
+        strips = [view.render_line(y) for y in range(view.size.height)]
         alert_style = pane.transcript.get_component_rich_style("transcript--alert")
         styled = [
             strip.text for strip in strips if any(seg.style and seg.style.reverse for seg in strip)
