@@ -5,6 +5,7 @@
   every process below a pid, from /proc; a child that exited is in its
   reaper's cutime/cstime), so other load on the machine changes it little;
 - memory as PSS summed over the tree (/proc/<pid>/smaps_rollup);
+- how busy the whole machine was meanwhile (/proc/stat: every process, all cores);
 - the clock of a parec recording (sample offset <-> time.monotonic()).
 """
 
@@ -101,6 +102,25 @@ def cpu_percent(before: CpuSample, after: CpuSample) -> float:
     cutime/cstime, a new one counts from zero."""
     used = sum(ticks - before.ticks.get(pid, 0) for pid, ticks in after.ticks.items())
     return 100.0 * used / CLOCK_TICKS / (after.at - before.at)
+
+
+@dataclass(frozen=True)
+class MachineSample:
+    busy: int  # jiffies of every core spent on anything but idle and iowait
+    total: int
+
+
+def sample_machine() -> MachineSample:
+    """The whole machine's CPU time so far (/proc/stat), every process on it."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = fields[3] + fields[4]  # idle, iowait
+    return MachineSample(sum(fields) - idle, sum(fields))
+
+
+def machine_busy_percent(before: MachineSample, after: MachineSample) -> float:
+    """How busy the machine was between two samples, % of all its cores (100 = saturated)."""
+    total = after.total - before.total
+    return 100.0 * (after.busy - before.busy) / total if total else 0.0
 
 
 def pss_mib(root: int | None = None) -> float:

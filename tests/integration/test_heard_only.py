@@ -50,7 +50,6 @@ CLEAN = 0.6
 SUSTAIN = ms(100)  # an onset is a tone that lasts, not a click's splatter
 SWITCH_WINDOW = ms(250)  # after a switch, from here on only the new call may be heard
 DWELL_S = 1.2  # between switches
-LEAK_DB = -30.0  # another call's band this loud in a 50 ms window: it is playing
 
 
 @dataclass
@@ -141,7 +140,7 @@ def check_only(
 
     The calls play at about -10 dBFS; a click or dropout of the heard call spreads
     energy into its neighbours' bands, seen here up to about -40 dBFS: another band
-    at LEAK_DB or more is that call playing.  Returns (windows with the heard call
+    at PRESENT_DB or more is that call playing.  Returns (windows with the heard call
     present, windows checked): decoded network audio on two loaded cores comes
     through choppy, so presence is judged over many windows by the caller.
     """
@@ -152,7 +151,7 @@ def check_only(
         heard_db = band_db(window, heard)
         for other in others:
             other_db = band_db(window, other)
-            assert other_db < LEAK_DB, (
+            assert other_db < PRESENT_DB, (
                 f"{other:.0f} Hz playing ({other_db:.0f} dB; {heard:.0f} Hz at "
                 f"{heard_db:.0f} dB) at {at / RATE:.3f} s"
             )

@@ -30,7 +30,6 @@ from tests.audio_analysis import PRESENT_DB, band_db, ms, onset, windows
 from tests.fixtures.audio import LEFT, RIGHT, PulseServer, wait_until_playing
 from tests.integration.test_heard_only import (
     CLEAN,
-    LEAK_DB,
     SUSTAIN,
     SWITCH_WINDOW,
     TONES,
@@ -121,7 +120,7 @@ def never_heard(samples: np.ndarray, start: int, end: int, bands: list[float]) -
     """These bands never play, on either channel, in any 50 ms window; returns the loudest.
 
     A click or dropout of a heard call spreads energy into its neighbours' bands (up to
-    about -40 dB): a band at LEAK_DB or more is that call playing.
+    about -40 dB): a band at PRESENT_DB or more is that call playing.
     """
     loudest = -200.0
     for at, window in windows(samples, start, end, ms(50)):
@@ -129,7 +128,7 @@ def never_heard(samples: np.ndarray, start: int, end: int, bands: list[float]) -
             for hz in bands:
                 level = band_db(window[:, channel], hz)
                 loudest = max(loudest, level)
-                assert level < LEAK_DB, (
+                assert level < PRESENT_DB, (
                     f"{hz:.0f} Hz playing on the {name} ({level:.0f} dB) at {at / RATE:.3f} s"
                 )
     return loudest
